@@ -1,0 +1,42 @@
+# noiommu-cdev: a Linux 7.2.y patch series that lets devices without an
+# IOMMU be driven from userspace through the VFIO device cdev and iommufd.
+# Every target is a verb; the scripts do the work.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help deps tree export kernel demo check checkpatch bisect-check clean
+
+help:
+	@echo "make demo          build the patched kernel, boot it, drive the edu device"
+	@echo "make check         every test (static checks, VM tests), ends 'N passed, N failed'"
+	@echo "make tree          build/linux = base kernel + patches/ (git am)"
+	@echo "make export        patches/ = the commits of build/linux"
+	@echo "make kernel        build the VM kernel from build/linux"
+	@echo "make checkpatch    checkpatch --strict and kernel-doc on the series"
+	@echo "make bisect-check  build every prefix of the series with W=1"
+	@echo "make clean         remove build/ (not the download cache)"
+
+tree:
+	@scripts/tree.sh
+
+export:
+	@scripts/export.sh
+
+kernel: tree
+	@scripts/build-kernel.sh vm kconfig/vm.config
+
+demo: kernel
+	@scripts/demo.sh
+
+check:
+	@scripts/check.sh
+
+checkpatch: tree
+	@scripts/checkpatch.sh
+
+bisect-check: tree
+	@scripts/bisect-check.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,88 @@
+#!/bin/bash
+# Build a kernel from build/linux: 'make tinyconfig' (or another base
+# target), the given Kconfig fragments merged on top, then a check that
+# every option the fragments set took effect.
+#
+# usage: scripts/build-kernel.sh NAME FRAGMENT... [-- MAKE-TARGET...]
+#   NAME      output directory build/kbuild/NAME
+#   FRAGMENT  kconfig/*.config files, merged in order
+# env: ARCH (default x86_64), CROSS_COMPILE, KBASE (default tinyconfig),
+#      W (passed to make as W=...)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+usage() {
+	echo "usage: $0 NAME FRAGMENT... [-- MAKE-TARGET...]" >&2
+	exit 2
+}
+
+kmake() {
+	local cc=(CC="${CROSS_COMPILE:-}gcc")
+	command -v ccache >/dev/null && cc=(CC="ccache ${CROSS_COMPILE:-}gcc")
+	make -C "$TREE" O="$OUT" ARCH="$ARCH" ${CROSS_COMPILE:+CROSS_COMPILE="$CROSS_COMPILE"} \
+		"${cc[@]}" -j"$(jobs)" "$@"
+}
+
+# Every CONFIG_X=v and '# CONFIG_X is not set' in the fragments must be
+# in the final .config; name each one that is not.
+verify_config() {
+	local frag line opt bad=()
+	for frag in "${FRAGS[@]}"; do
+		while IFS= read -r line; do
+			case "$line" in
+			CONFIG_*=*) opt=${line%%=*} ;;
+			"# CONFIG_"*" is not set") opt=${line#"# "}; opt=${opt%% *} ;;
+			*) continue ;;
+			esac
+			if [[ "$line" == *"is not set" ]]; then
+				grep -q "^$opt=" "$OUT/.config" && bad+=("$opt")
+			else
+				grep -qxF "$line" "$OUT/.config" || bad+=("$opt")
+			fi
+		done <"$frag"
+	done
+	[ ${#bad[@]} -eq 0 ] ||
+		die "Kconfig dropped options the fragments ask for: ${bad[*]} (see $OUT/.config)"
+}
+
+configure() {
+	local log=$OUT/config.log
+	kmake "${KBASE:-tinyconfig}" >"$log" 2>&1 || die "make ${KBASE:-tinyconfig} failed (see $log)"
+	(cd "$OUT" && KCONFIG_CONFIG=.config "$TREE/scripts/kconfig/merge_config.sh" \
+		-m -O "$OUT" .config "${FRAGS[@]}") >>"$log" 2>&1 ||
+		die "merge_config.sh failed (see $log)"
+	kmake olddefconfig >>"$log" 2>&1 || die "make olddefconfig failed (see $log)"
+	if grep -q "unmet direct dependencies" "$log"; then
+		grep -m1 "unmet direct dependencies" "$log" >&2
+		die "Kconfig warns about unmet direct dependencies (see $log)"
+	fi
+	verify_config
+}
+
+main() {
+	[ $# -ge 2 ] || usage
+	NAME=$1
+	shift
+	FRAGS=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		[ -f "$1" ] || die "no such Kconfig fragment: $1"
+		FRAGS+=("$(realpath "$1")")
+		shift
+	done
+	[ "${1:-}" = -- ] && shift
+	TARGETS=("$@")
+	[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(bzImage)
+	ARCH=${ARCH:-x86_64}
+	OUT=$BUILD/kbuild/$NAME
+	[ -d "$TREE/.git" ] || die "no build/linux tree: run 'make tree' first"
+	need_pkgs flex bison bc libelf-dev libssl-dev ccache cpio
+	mkdir -p "$OUT"
+	configure
+	log "building $NAME: ${TARGETS[*]}"
+	kmake ${W:+W="$W"} "${TARGETS[@]}" >"$OUT/build.log" 2>&1 || {
+		grep -m5 -E "error:|Error [0-9]" "$OUT/build.log" >&2 || true
+		die "kernel build $NAME failed (see $OUT/build.log)"
+	}
+}
+
+main "$@"

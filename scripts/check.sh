@@ -1,0 +1,143 @@
+#!/bin/bash
+# Host side of 'make check': build the test programs, boot the VM once to
+# run tests/guest/run-tests.sh, aggregate every TAP file, then the runner
+# self-tests (check-log.sh on synthetic logs; a guest WARN must fail
+# vm-run.sh). Ends with one line "N passed, N failed[, N skipped]" and
+# exits non-zero on any failure, crash, kernel report or missing result.
+#
+# usage: scripts/check.sh
+# env: CHECK_TIMEOUT (guest test run, default 900 s), V=1 (show console)
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+CHECK_TIMEOUT=${CHECK_TIMEOUT:-900}
+SELFTEST_TIMEOUT=${SELFTEST_TIMEOUT:-180}
+RESULTS=$BUILD/check
+GUEST_OUT=$BUILD/vm/check
+GUEST_LOG=$BUILD/vm/check.log
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+
+usage() {
+	echo "usage: $0" >&2
+	exit 2
+}
+
+step() {
+	STEP_START=$SECONDS
+	log "$*"
+}
+
+step_done() {
+	log "  ... $((SECONDS - STEP_START))s"
+}
+
+fail() {
+	echo "not ok - $*"
+	FAILED=$((FAILED + 1))
+}
+
+build_tests() {
+	step "building tests (tests/Makefile)"
+	mkdir -p "$RESULTS"
+	need_pkgs gcc make qemu-system-x86 busybox-static
+	make -C "$TOP/tests" >"$RESULTS/build.log" 2>&1 ||
+		die "building tests failed: $(grep -m1 -E 'error|Error' "$RESULTS/build.log" || tail -n1 "$RESULTS/build.log") (see $RESULTS/build.log)"
+	step_done
+}
+
+# tap_counts FILE: print "plan results ok notok skip exit bailout".
+tap_counts() {
+	awk '
+	/^1\.\.[0-9]+/ { plan = substr($1, 4) + 0 }
+	/^(not )?ok( |$)/ {
+		results++
+		if ($0 ~ /#[ \t]*[Ss][Kk][Ii][Pp]/) skip++
+		else if ($1 == "ok") ok++
+		else notok++
+	}
+	/^Bail out!/ { bail = 1 }
+	/^# exit status [0-9]+$/ { status = $4 }
+	END { printf "%d %d %d %d %d %d %d\n", plan, results, ok, notok, skip, status, bail }
+	' "$1"
+}
+
+# judge_tap NAME FILE EXPECTED: add a program's results to the totals.
+judge_tap() {
+	local name=$1 file=$2 expected=$3 plan results ok notok skip status bail
+	if [ ! -f "$file" ]; then
+		fail "$name: no TAP output ($file missing: crashed or never ran)"
+		FAILED=$((FAILED + (expected > 1 ? expected - 1 : 0)))
+		return
+	fi
+	read -r plan results ok notok skip status bail < <(tap_counts "$file")
+	grep -E '^not ok' "$file" | grep -viE '#[[:space:]]*skip' | sed "s/^/$name: /" || true
+	PASSED=$((PASSED + ok))
+	FAILED=$((FAILED + notok))
+	SKIPPED=$((SKIPPED + skip))
+	if [ "$results" -lt "$expected" ]; then
+		fail "$name: $results results, expected $expected (plan $plan)"
+		FAILED=$((FAILED + expected - results - 1))
+	elif [ "$results" -ne "$expected" ] || [ "$plan" -ne "$expected" ]; then
+		fail "$name: $results results and plan $plan, expected $expected"
+	fi
+	if [ "$bail" -eq 1 ]; then
+		fail "$name: $(grep -m1 '^Bail out!' "$file")"
+	elif [ "$status" -ne 0 ] && [ "$notok" -eq 0 ]; then
+		fail "$name: exited $status"
+	fi
+	echo "# $name: $ok ok, $notok not ok, $skip skipped of $expected"
+}
+
+run_guest_tests() {
+	step "booting the VM for tests/guest/run-tests.sh"
+	local rc=0 msg name count
+	msg=$("$TOP/scripts/vm-run.sh" --timeout "$CHECK_TIMEOUT" --log "$GUEST_LOG" \
+		--out "$GUEST_OUT" -- tests/guest/run-tests.sh 2>&1) || rc=$?
+	step_done
+	[ "$rc" -eq 0 ] || fail "guest run: $(tail -n1 <<<"$msg")"
+	while read -r name count; do
+		judge_tap "$name" "$GUEST_OUT/tap/$name.tap" "$count"
+	done < <("$TOP/tests/guest/run-tests.sh" --list)
+}
+
+selftest_check_log() {
+	step "self-test: check-log.sh on synthetic logs"
+	"$TOP/tests/host/check-log-test.sh" >"$RESULTS/check-log-test.tap" 2>&1 || true
+	judge_tap check-log-test "$RESULTS/check-log-test.tap" 17
+	step_done
+}
+
+# A guest WARN must make vm-run.sh fail with check-log's one line.
+selftest_warn() {
+	step "self-test: a guest WARN (LKDTM) fails vm-run.sh"
+	local rc=0 msg
+	msg=$("$TOP/scripts/vm-run.sh" --timeout "$SELFTEST_TIMEOUT" \
+		--log "$BUILD/vm/selftest-warn.log" --out "$BUILD/vm/selftest-warn" \
+		-- 'echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT' 2>&1) || rc=$?
+	step_done
+	if [ "$rc" -ne 0 ] && [ "$(wc -l <<<"$msg")" -eq 1 ] &&
+		[[ "$msg" == *"kernel report in "*"WARNING:"* ]]; then
+		echo "ok - runner self-test: guest WARN fails the run: $msg"
+		PASSED=$((PASSED + 1))
+	else
+		fail "runner self-test: guest WARN did not fail the run as expected (exit $rc): $(tail -n1 <<<"$msg")"
+	fi
+}
+
+main() {
+	[ $# -eq 0 ] || usage
+	local start=$SECONDS
+	build_tests
+	run_guest_tests
+	selftest_check_log
+	selftest_warn
+	log "make check took $((SECONDS - start))s"
+	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+	[ "$FAILED" -eq 0 ]
+}
+
+main "$@"

@@ -1,0 +1,64 @@
+#!/bin/bash
+# Static checks of the series, as TAP: checkpatch.pl --strict on every
+# patch, and kernel-doc on the UAPI header reporting nothing the base does
+# not. Writes build/results/static.tap and prints it.
+#
+# usage: scripts/checkpatch.sh
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+OUT=$BUILD/results/static.tap
+
+# checkpatch warns about every new file unless the same patch touches
+# MAINTAINERS; drivers/iommu/iommufd/ is already covered by the IOMMUFD
+# entry, so that one warning is expected (see the cover letter).
+ALLOWED='added, moved or deleted file\(s\), does MAINTAINERS need updating\?'
+
+# Print checkpatch's findings for one patch, minus the allowed warning.
+checkpatch_findings() {
+	(cd "$TREE" && ./scripts/checkpatch.pl --strict --no-summary \
+		--show-types --terse "$1" 2>&1) |
+		grep -E ': (ERROR|WARNING|CHECK):' |
+		grep -vE "FILE_PATH_CHANGES: $ALLOWED" || true
+}
+
+# kernel-doc warnings for the UAPI header, with the file name and line
+# numbers taken out so that base and series compare.
+kerneldoc_warnings() {
+	(cd "$TREE" && ./scripts/kernel-doc -none -Wall "$1" 2>&1) |
+		sed -E 's/^(Warning|Error): [^ ]+:[0-9]+ /\1: /' | sort -u
+}
+
+main() {
+	local patches=() p n=0 findings new hdr
+	[ -d "$TREE/.git" ] || die "no build/linux tree: run 'make tree' first"
+	mkdir -p "$(dirname "$OUT")"
+	mapfile -t patches < <(grep -v '^#' "$TOP/patches/series")
+	{
+		echo "1..$((${#patches[@]} + 1))"
+		for p in "${patches[@]}"; do
+			n=$((n + 1))
+			findings=$(checkpatch_findings "$TOP/patches/$p")
+			if [ -z "$findings" ]; then
+				echo "ok $n - checkpatch --strict: $p"
+			else
+				echo "not ok $n - checkpatch --strict: $p"
+				sed 's/^/#   /' <<<"$findings"
+			fi
+		done
+		hdr=$(mktemp --suffix=.h)
+		git -C "$TREE" show base:include/uapi/linux/iommufd.h >"$hdr"
+		new=$(comm -13 <(kerneldoc_warnings "$hdr") \
+			<(kerneldoc_warnings include/uapi/linux/iommufd.h))
+		rm -f "$hdr"
+		n=$((n + 1))
+		if [ -z "$new" ]; then
+			echo "ok $n - kernel-doc: include/uapi/linux/iommufd.h adds no warning"
+		else
+			echo "not ok $n - kernel-doc: include/uapi/linux/iommufd.h adds warnings"
+			sed 's/^/#   /' <<<"$new"
+		fi
+	} | tee "$OUT"
+}
+
+main "$@"

@@ -1,0 +1,61 @@
+#!/bin/bash
+# PID 1 of the test VM booted by scripts/vm-run.sh, run from the host's
+# root filesystem shared read-only over 9p. Mounts what the tests need,
+# runs the command from $VM_OUT/cmd as root in $VM_TOP, writes its exit
+# status to $VM_OUT/status and powers the guest off.
+#
+# usage: (kernel cmdline) init=/path/to/scripts/guest-init.sh VM_OUT=DIR VM_TOP=DIR
+set -euo pipefail
+
+BUSYBOX=/bin/busybox
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/tmp TERM=dumb LANG=C.UTF-8
+
+usage() {
+	echo "usage: init=$0 VM_OUT=DIR VM_TOP=DIR on the kernel cmdline (see scripts/vm-run.sh)" >&2
+	exit 2
+}
+
+# Always end the VM, also when a step below fails: the host then finds
+# no status file and reports that the guest died.
+power_off() {
+	sync
+	"$BUSYBOX" poweroff -f
+}
+
+mount_filesystems() {
+	mount -t proc proc /proc
+	mount -t sysfs sysfs /sys
+	mount -t devtmpfs devtmpfs /dev
+	exec </dev/null >/dev/console 2>&1
+	mkdir -p /dev/pts /dev/shm /dev/hugepages
+	mount -t devpts devpts /dev/pts
+	mount -t tmpfs tmpfs /dev/shm
+	mount -t tmpfs tmpfs /tmp
+	mount -t tmpfs tmpfs /run
+	mount -t hugetlbfs -o pagesize=2M hugetlbfs /dev/hugepages
+	mount -t debugfs debugfs /sys/kernel/debug
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmout "$VM_OUT"
+}
+
+run_command() {
+	local cmd rc=0
+	cmd=$(cat "$VM_OUT/cmd")
+	cd "$VM_TOP"
+	echo "=== vm-run: command start: $cmd ==="
+	VM_OUT=$VM_OUT /bin/sh -c "$cmd" </dev/null || rc=$?
+	echo "=== vm-run: command exit status $rc ==="
+	echo "$rc" >"$VM_OUT/status.tmp"
+	mv "$VM_OUT/status.tmp" "$VM_OUT/status"
+}
+
+main() {
+	[ $$ -eq 1 ] || usage
+	[ -n "${VM_OUT:-}" ] || usage
+	[ -n "${VM_TOP:-}" ] || usage
+	trap power_off EXIT
+	mount_filesystems
+	run_command
+}
+
+main "$@"

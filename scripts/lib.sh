@@ -1,0 +1,58 @@
+# shellcheck shell=bash
+# Common helpers for the noiommu-cdev tooling. Source, do not execute.
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+TREE=${TREE:-$BUILD/linux}
+CACHE=${NOIOMMU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/noiommu-cdev}
+
+# shellcheck source=../base.conf
+. "$TOP/base.conf"
+
+# Single-line error and non-zero exit.
+die() {
+	echo "error: $*" >&2
+	exit 1
+}
+
+warn() {
+	echo "warning: $*" >&2
+}
+
+log() {
+	echo "==> $*" >&2
+}
+
+# Run "$@" up to 4 times, backing off, for transient archive errors.
+retry() {
+	local n
+	for n in 1 2 3 4; do
+		"$@" && return 0
+		[ "$n" = 4 ] && return 1
+		warn "'$1' failed (attempt $n), retrying in $((n * 5))s"
+		sleep $((n * 5))
+	done
+}
+
+# Install the Debian packages named in "$@" that are not installed yet.
+need_pkgs() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing ${missing[*]}"
+	local sudo=()
+	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+	retry "${sudo[@]}" apt-get update -qq ||
+		die "apt-get update failed; check the network to Debian's archive"
+	retry "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+		>/dev/null || die "apt-get install ${missing[*]} failed"
+}
+
+# Number of parallel jobs for make.
+jobs() {
+	nproc
+}

@@ -1,0 +1,85 @@
+#!/bin/bash
+# Make build/linux a git tree of the base kernel with patches/ applied,
+# one commit per patch. An existing tree is reset to the base and the
+# series re-applied, unless it holds work that patches/ does not.
+#
+# usage: scripts/tree.sh [--force]
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+FORCE=${FORCE:-0}
+[ "${1:-}" = --force ] && FORCE=1
+
+git_tree() {
+	git -C "$TREE" -c user.name="$(git -C "$TOP" config user.name)" \
+		-c user.email="$(git -C "$TOP" config user.email)" "$@"
+}
+
+new_tree() {
+	local tarball ver
+	read -r tarball ver < <("$TOP/scripts/fetch-kernel.sh")
+	log "unpacking $BASE_PACKAGE $ver into $TREE"
+	rm -rf "$TREE.tmp"
+	mkdir -p "$TREE.tmp"
+	tar -xf "$tarball" -C "$TREE.tmp" --strip-components=1
+	git -C "$TREE.tmp" init -q -b base-tree
+	mv "$TREE.tmp" "$TREE"
+	# Debian's top-level .gitignore ignores everything ("/*"): commit the
+	# tarball as it is, then hide that rule from the working copy only, so
+	# new files of the series show up in 'git status'.
+	git_tree add -A -f
+	git_tree commit -q -m "Debian $BASE_PACKAGE $ver" \
+		--date="2000-01-01T00:00:00Z"
+	git_tree tag base
+	# Commits made while editing the series carry the project's identity.
+	git_tree config user.name "$(git -C "$TOP" config user.name)"
+	git_tree config user.email "$(git -C "$TOP" config user.email)"
+	git_tree update-index --skip-worktree .gitignore
+	sed -i '/^# Debian packaging/,$d' "$TREE/.gitignore"
+}
+
+# Refuse to drop commits or edits in build/linux that are not exported.
+check_exported() {
+	local tmp
+	[ "$FORCE" = 1 ] && return 0
+	git_tree diff --quiet HEAD ||
+		die "build/linux has uncommitted changes: commit them and 'make export', or 'make tree FORCE=1' to drop them"
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' RETURN
+	PATCHDIR=$tmp "$TOP/scripts/export.sh" >/dev/null 2>&1
+	diff -q <(cd "$tmp" && cat -- 0*.patch 2>/dev/null) \
+		<(cd "$TOP/patches" && grep -v '^#' series 2>/dev/null |
+			xargs -r cat --) >/dev/null ||
+		die "build/linux has commits that differ from patches/: 'make export' them, or 'make tree FORCE=1' to drop them"
+}
+
+apply_series() {
+	local p
+	[ -f "$TOP/patches/series" ] || return 0
+	while read -r p; do
+		case "$p" in '' | '#'*) continue ;; esac
+		[ -f "$TOP/patches/$p" ] || die "patches/series names $p, which does not exist"
+		if ! git_tree am -q --committer-date-is-author-date \
+			"$TOP/patches/$p" >"$BUILD/am.log" 2>&1; then
+			git_tree am --abort >/dev/null 2>&1 || true
+			die "patch $p does not apply to $BASE_PACKAGE (details: build/am.log)"
+		fi
+	done <"$TOP/patches/series"
+}
+
+main() {
+	mkdir -p "$BUILD"
+	if [ -d "$TREE/.git" ] && git_tree rev-parse -q --verify base >/dev/null; then
+		check_exported
+		git_tree am --abort >/dev/null 2>&1 || true
+		git_tree checkout -q -f -B series base
+	else
+		rm -rf "$TREE"
+		new_tree
+		git_tree checkout -q -b series
+	fi
+	apply_series
+	log "build/linux: $(git_tree rev-list --count base..HEAD) patches on $BASE_PACKAGE"
+}
+
+main "$@"

@@ -1,0 +1,171 @@
+#!/bin/bash
+# Boot the test kernel in QEMU and run one command as root in the guest.
+#
+# The guest has no initramfs: its root is the host's / over 9p, read-only,
+# and PID 1 is scripts/guest-init.sh. A per-run host directory (--out) is
+# shared writable over 9p and mounted in the guest at the same path; the
+# command goes in through it and its exit status comes back through it.
+# The command's exit status is vm-run.sh's own. A timeout, a guest that
+# dies before the command ends, or a kernel report in the console log
+# (scripts/check-log.sh) fails the run with one line.
+#
+# usage: scripts/vm-run.sh [--kernel BZIMAGE] [--timeout SECS] [--log FILE]
+#            [--out DIR] [--mem MB] [--hugepages N] [--append "CMDLINE"]
+#            -- COMMAND...
+# env: V=1 also shows the console on the terminal; ACCEL=kvm|tcg skips
+#      the KVM probe.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# --- platform and defaults ---
+QEMU=qemu-system-x86_64
+MACHINE=q35
+CPU=max
+SMP=2
+KERNEL=$BUILD/kbuild/vm/arch/x86/boot/bzImage
+TIMEOUT=300
+LOG=$BUILD/vm/console.log
+OUT=$BUILD/vm/out
+MEM=${MEM:-2048}
+HUGEPAGES=${HUGEPAGES:-64}
+APPEND=""
+KVM_PROBE_CACHE=$BUILD/vm/kvm-probe
+KVM_PROBE_TIMEOUT=20
+
+usage() {
+	echo "usage: $0 [--kernel BZIMAGE] [--timeout SECS] [--log FILE] [--out DIR]" \
+		"[--mem MB] [--hugepages N] [--append \"CMDLINE\"] -- COMMAND..." >&2
+	exit 2
+}
+
+parse_args() {
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--kernel) KERNEL=${2:?}; shift 2 ;;
+		--timeout) TIMEOUT=${2:?}; shift 2 ;;
+		--log) LOG=${2:?}; shift 2 ;;
+		--out) OUT=${2:?}; shift 2 ;;
+		--mem) MEM=${2:?}; shift 2 ;;
+		--hugepages) HUGEPAGES=${2:?}; shift 2 ;;
+		--append) APPEND=${2?}; shift 2 ;;
+		--) shift; break ;;
+		*) usage ;;
+		esac
+	done
+	[ $# -gt 0 ] || usage
+	COMMAND="$*"
+	[[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "--timeout wants seconds, got '$TIMEOUT'"
+	[[ "$MEM" =~ ^[0-9]+$ ]] || die "--mem wants MB, got '$MEM'"
+	[[ "$HUGEPAGES" =~ ^[0-9]+$ ]] || die "--hugepages wants a count, got '$HUGEPAGES'"
+}
+
+check_host() {
+	command -v "$QEMU" >/dev/null || need_pkgs qemu-system-x86
+	[ -x /bin/busybox ] || need_pkgs busybox-static
+	[ -f "$KERNEL" ] || die "no kernel at $KERNEL: run 'make kernel' first"
+}
+
+# The out directory is mounted in the guest at its host path, which must
+# name the same directory through the read-only root share: no spaces
+# (kernel cmdline), and an absolute, symlink-free path.
+prepare_out() {
+	mkdir -p "$OUT" "$(dirname "$LOG")"
+	OUT=$(realpath "$OUT")
+	LOG=$(realpath "$LOG")
+	[[ "$OUT" != *[[:space:]]* ]] || die "--out path has whitespace: $OUT; use another directory"
+	find "$OUT" -mindepth 1 -delete
+	printf '%s\n' "$COMMAND" >"$OUT/cmd"
+	: >"$LOG"
+	QEMU_ERR=${LOG%.log}.qemu.err
+}
+
+# KVM only if /dev/kvm is usable and a short probe boot finishes; the
+# verdict is cached, since a hanging KVM costs the whole probe timeout.
+choose_accel() {
+	if [ -n "${ACCEL:-}" ]; then
+		return 0
+	fi
+	ACCEL=tcg
+	if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+		return 0
+	fi
+	if [ -f "$KVM_PROBE_CACHE" ]; then
+		ACCEL=$(cat "$KVM_PROBE_CACHE")
+		return 0
+	fi
+	log "probing KVM with a ${KVM_PROBE_TIMEOUT}s boot"
+	if ACCEL=kvm "$0" --kernel "$KERNEL" --timeout "$KVM_PROBE_TIMEOUT" \
+		--log "$BUILD/vm/kvm-probe.log" --out "$BUILD/vm/kvm-probe.out" \
+		-- true >/dev/null 2>&1; then
+		ACCEL=kvm
+	else
+		warn "KVM probe boot failed; using TCG (delete $KVM_PROBE_CACHE to probe again)"
+	fi
+	echo "$ACCEL" >"$KVM_PROBE_CACHE"
+}
+
+cmdline() {
+	echo "console=ttyS0 root=hostroot rootfstype=9p" \
+		"rootflags=trans=virtio,version=9p2000.L,msize=512000 ro" \
+		"init=$TOP/scripts/guest-init.sh" \
+		"vfio.enable_unsafe_noiommu_mode=1" \
+		"hugepagesz=2M hugepages=$HUGEPAGES panic=-1" \
+		"VM_OUT=$OUT VM_TOP=$TOP $APPEND"
+}
+
+# Run QEMU under timeout(1). Sets QEMU_RC (124: timed out).
+boot() {
+	local tailpid=""
+	if [ "${V:-0}" = 1 ]; then
+		tail -n +1 -f "$LOG" &
+		tailpid=$!
+	fi
+	QEMU_RC=0
+	timeout -k 5 "$TIMEOUT" "$QEMU" \
+		-machine "$MACHINE,accel=$ACCEL" -cpu "$CPU" -smp "$SMP" -m "$MEM" \
+		-nographic -no-reboot -monitor none -serial "file:$LOG" \
+		-kernel "$KERNEL" -append "$(cmdline)" \
+		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on \
+		-virtfs "local,path=$OUT,mount_tag=vmout,security_model=none" \
+		-device edu,dma_mask=0xffffffffffffffff \
+		-netdev user,id=n0,restrict=on -device e1000,netdev=n0 \
+		</dev/null >"$QEMU_ERR" 2>&1 || QEMU_RC=$?
+	if [ -n "$tailpid" ]; then
+		sleep 0.2
+		kill "$tailpid" 2>/dev/null || true
+		wait "$tailpid" 2>/dev/null || true
+	fi
+}
+
+# Turn the boot into vm-run.sh's verdict: a kernel report first (it is
+# the most specific), then timeout, QEMU failure, missing status.
+verdict() {
+	local report status
+	report=$("$TOP/scripts/check-log.sh" "$LOG" 2>&1) || die "${report#error: }"
+	case "$QEMU_RC" in 124 | 137)
+		die "guest timed out after ${TIMEOUT}s, QEMU killed (see $LOG; raise --timeout if it was only slow)" ;;
+	esac
+	[ "$QEMU_RC" -eq 0 ] ||
+		die "QEMU exited $QEMU_RC: $(head -n1 "$QEMU_ERR") (see $QEMU_ERR)"
+	[ -f "$OUT/status" ] ||
+		die "guest died before the command finished: no $OUT/status (see $LOG)"
+	status=$(cat "$OUT/status")
+	[[ "$status" =~ ^[0-9]+$ ]] || die "bad exit status '$status' in $OUT/status (see $LOG)"
+	[ "$status" -eq 0 ] || warn "guest command exited $status (see $LOG)"
+	exit "$status"
+}
+
+main() {
+	parse_args "$@"
+	check_host
+	mkdir -p "$BUILD/vm"
+	choose_accel
+	prepare_out
+	local start=$SECONDS
+	boot
+	[ "${V:-0}" = 1 ] && log "VM ran $((SECONDS - start))s ($ACCEL)"
+	verdict
+}
+
+main "$@"

@@ -1,0 +1,81 @@
+#!/bin/bash
+# In-guest test driver (run by scripts/check.sh through scripts/vm-run.sh):
+# for each program in TESTS, prepare its device, run it and keep its TAP
+# in $VM_OUT/tap/NAME.tap (plus a "# exit status N" line). Always exits
+# 0: the host side judges the TAP files.
+#
+# usage: tests/guest/run-tests.sh [--list]
+#   --list  print "NAME COUNT" for each test program and exit (host side)
+set -euo pipefail
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$TOP/tests/guest/lib.sh"
+
+# One line per test program: build/tests/NAME, the number of TAP results
+# it must print, and the setup_* function that prepares its arguments.
+TESTS="
+legacy_group	14	edu
+"
+BIN=$TOP/build/tests
+TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+
+usage() {
+	echo "usage: $0 [--list]" >&2
+	exit 2
+}
+
+list_tests() {
+	local name count setup
+	while read -r name count setup; do
+		[ -n "$name" ] || continue
+		echo "$name $count"
+	done <<<"$TESTS"
+}
+
+# setup_KIND: prepare the device, print the program's arguments.
+setup_none() {
+	:
+}
+
+setup_edu() {
+	local bdf
+	bdf=$(edu_bdf)
+	bind_vfio_pci "$bdf"
+	echo "$bdf"
+}
+
+# run_one NAME SETUP: run build/tests/NAME into $VM_OUT/tap/NAME.tap.
+run_one() {
+	local name=$1 setup=$2 tap=$VM_OUT/tap/$1.tap args rc=0
+	echo "# $name"
+	if ! args=$("setup_$setup" 2>&1); then
+		printf 'Bail out! setup %s failed: %s\n' "$setup" "$args" | tee "$tap"
+		return 0
+	fi
+	# shellcheck disable=SC2086 # args are words (a BDF, ...)
+	timeout -k 5 "$TEST_TIMEOUT" "$BIN/$name" $args >"$tap" 2>&1 || rc=$?
+	echo "# exit status $rc" >>"$tap"
+	cat "$tap"
+}
+
+main() {
+	case "${1:-}" in
+	--list) list_tests; return 0 ;;
+	"") ;;
+	*) usage ;;
+	esac
+	[ -n "${VM_OUT:-}" ] || die_usage
+	mkdir -p "$VM_OUT/tap"
+	local name count setup
+	while read -r name count setup; do
+		[ -n "$name" ] || continue
+		run_one "$name" "$setup"
+	done <<<"$TESTS"
+}
+
+die_usage() {
+	echo "error: VM_OUT is not set: run this in the VM through scripts/check.sh" >&2
+	exit 2
+}
+
+main "$@"
