@@ -19,23 +19,23 @@ usage() {
 # Always end the VM, also when a step below fails: the host then finds
 # no status file and reports that the guest died.
 power_off() {
-	sync
+	sync || true
 	"$BUSYBOX" poweroff -f
 }
 
 mount_filesystems() {
-	mount -t proc proc /proc
-	mount -t sysfs sysfs /sys
-	mount -t devtmpfs devtmpfs /dev
+	"$BUSYBOX" mount -t proc proc /proc
+	"$BUSYBOX" mount -t sysfs sysfs /sys
+	"$BUSYBOX" mount -t devtmpfs devtmpfs /dev
 	exec </dev/null >/dev/console 2>&1
-	mkdir -p /dev/pts /dev/shm /dev/hugepages
-	mount -t devpts devpts /dev/pts
-	mount -t tmpfs tmpfs /dev/shm
-	mount -t tmpfs tmpfs /tmp
-	mount -t tmpfs tmpfs /run
-	mount -t hugetlbfs -o pagesize=2M hugetlbfs /dev/hugepages
-	mount -t debugfs debugfs /sys/kernel/debug
-	mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmout "$VM_OUT"
+	"$BUSYBOX" mkdir -p /dev/pts /dev/shm /dev/hugepages
+	"$BUSYBOX" mount -t devpts devpts /dev/pts
+	"$BUSYBOX" mount -t tmpfs tmpfs /dev/shm
+	"$BUSYBOX" mount -t tmpfs tmpfs /tmp
+	"$BUSYBOX" mount -t tmpfs tmpfs /run
+	"$BUSYBOX" mount -t hugetlbfs -o pagesize=2M hugetlbfs /dev/hugepages
+	"$BUSYBOX" mount -t debugfs debugfs /sys/kernel/debug
+	"$BUSYBOX" mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmout "$VM_OUT"
 }
 
 run_command() {
