@@ -24,7 +24,7 @@ export:
 	@scripts/export.sh
 
 kernel: tree
-	@scripts/build-kernel.sh vm kconfig/vm.config
+	@W=1 scripts/build-kernel.sh vm kconfig/vm.config
 
 demo: kernel
 	@scripts/demo.sh

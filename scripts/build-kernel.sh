@@ -9,6 +9,7 @@
 # env: ARCH (default x86_64), CROSS_COMPILE, KBASE (default tinyconfig),
 #      W (passed to make as W=...)
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 usage() {

@@ -5,6 +5,7 @@
 #
 # usage: scripts/checkpatch.sh
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 OUT=$BUILD/results/static.tap
@@ -43,7 +44,7 @@ main() {
 				echo "ok $n - checkpatch --strict: $p"
 			else
 				echo "not ok $n - checkpatch --strict: $p"
-				sed 's/^/#   /' <<<"$findings"
+				tap_diag <<<"$findings"
 			fi
 		done
 		hdr=$(mktemp --suffix=.h)
@@ -56,7 +57,7 @@ main() {
 			echo "ok $n - kernel-doc: include/uapi/linux/iommufd.h adds no warning"
 		else
 			echo "not ok $n - kernel-doc: include/uapi/linux/iommufd.h adds warnings"
-			sed 's/^/#   /' <<<"$new"
+			tap_diag <<<"$new"
 		fi
 	} | tee "$OUT"
 }

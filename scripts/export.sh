@@ -5,6 +5,7 @@
 #
 # usage: scripts/export.sh
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 PATCHDIR=${PATCHDIR:-$TOP/patches}

@@ -5,6 +5,7 @@
 #
 # usage: scripts/fetch-kernel.sh
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 APTDIR=$CACHE/apt

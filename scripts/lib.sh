@@ -4,9 +4,11 @@
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$TOP/build}
 TREE=${TREE:-$BUILD/linux}
+# Downloads live outside the repository so that a new clone reuses them.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 CACHE=${NOIOMMU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/noiommu-cdev}
 
-# shellcheck source=../base.conf
+# shellcheck source=base.conf
 . "$TOP/base.conf"
 
 # Single-line error and non-zero exit.
@@ -55,4 +57,9 @@ need_pkgs() {
 # Number of parallel jobs for make.
 jobs() {
 	nproc
+}
+
+# Indent stdin as TAP diagnostics.
+tap_diag() {
+	sed 's/^/#   /'
 }

@@ -5,6 +5,7 @@
 #
 # usage: scripts/tree.sh [--force]
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 FORCE=${FORCE:-0}
