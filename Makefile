@@ -29,7 +29,7 @@ kernel: tree
 demo: kernel
 	@scripts/demo.sh
 
-check:
+check: kernel
 	@scripts/check.sh
 
 checkpatch: tree

@@ -1,8 +1,9 @@
 #!/bin/bash
-# Host side of 'make check': build the test programs, boot the VM once to
-# run tests/guest/run-tests.sh, aggregate every TAP file, then the runner
-# self-tests (check-log.sh on synthetic logs; a guest WARN must fail
-# vm-run.sh). Ends with one line "N passed, N failed[, N skipped]" and
+# Host side of 'make check' (run after 'make kernel'): build the test
+# programs, run the static checks of the series, boot the VM once to run
+# tests/guest/run-tests.sh, the runner self-tests (check-log.sh on
+# synthetic logs; a guest WARN must fail vm-run.sh), then build every
+# prefix of the series; aggregate every TAP file. Ends with one line "N passed, N failed[, N skipped]" and
 # exits non-zero on any failure, crash, kernel report or missing result.
 #
 # usage: scripts/check.sh
@@ -78,16 +79,18 @@ judge_tap() {
 	PASSED=$((PASSED + ok))
 	FAILED=$((FAILED + notok))
 	SKIPPED=$((SKIPPED + skip))
+	# Missing results count as failures, one each; otherwise one more
+	# failure for a wrong count, a bail-out or a bad exit status.
+	[ "$bail" -eq 0 ] || echo "# $name: $(grep -m1 '^Bail out!' "$file")"
 	if [ "$results" -lt "$expected" ]; then
 		fail "$name: $results results, expected $expected (plan $plan)"
 		FAILED=$((FAILED + expected - results - 1))
 	elif [ "$results" -ne "$expected" ] || [ "$plan" -ne "$expected" ]; then
 		fail "$name: $results results and plan $plan, expected $expected"
-	fi
-	if [ "$bail" -eq 1 ]; then
-		fail "$name: $(grep -m1 '^Bail out!' "$file")"
+	elif [ "$bail" -eq 1 ]; then
+		fail "$name: bailed out"
 	elif [ "$status" -ne 0 ] && [ "$notok" -eq 0 ]; then
-		fail "$name: exited $status"
+		fail "$name: exited $status although every result was ok"
 	fi
 	echo "# $name: $ok ok, $notok not ok, $skip skipped of $expected"
 }
@@ -128,13 +131,37 @@ selftest_warn() {
 	fi
 }
 
+# Number of patches in the series.
+series_len() {
+	grep -cv '^#' "$TOP/patches/series"
+}
+
+# checkpatch --strict on every patch, kernel-doc on the UAPI header.
+static_checks() {
+	step "static checks: checkpatch --strict, kernel-doc"
+	"$TOP/scripts/checkpatch.sh" >"$RESULTS/static.log" 2>&1 || true
+	judge_tap static "$BUILD/results/static.tap" "$(($(series_len) + 1))"
+	step_done
+}
+
+# Every prefix of the series builds with W=1 and adds no warning.
+bisect_check() {
+	step "bisect check: every prefix of the series with W=1"
+	"$TOP/scripts/bisect-check.sh" >"$RESULTS/bisect.log" 2>&1 || true
+	judge_tap bisect "$BUILD/results/bisect.tap" "$(($(series_len) + 1))"
+	step_done
+}
+
 main() {
 	[ $# -eq 0 ] || usage
 	local start=$SECONDS
+	rm -f "$BUILD"/results/*.tap
 	build_tests
+	static_checks
 	run_guest_tests
 	selftest_check_log
 	selftest_warn
+	bisect_check
 	log "make check took $((SECONDS - start))s"
 	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 	[ "$FAILED" -eq 0 ]

@@ -1,7 +1,10 @@
 #!/bin/bash
 # Regenerate patches/ from the commits of build/linux since the base.
-# An unchanged tree gives byte-identical files. The hand-written cover
-# letter (0000-cover-letter.patch) is left alone.
+# An unchanged tree gives byte-identical files. The cover letter
+# 0000-cover-letter.patch is made from patches/cover-letter.txt (first
+# line: subject; the rest: body) plus git's shortlog and diffstat; it is
+# not listed in patches/series, since git am and quilt reject a patch
+# without a diff.
 #
 # usage: scripts/export.sh
 set -euo pipefail
@@ -10,17 +13,32 @@ set -euo pipefail
 
 PATCHDIR=${PATCHDIR:-$TOP/patches}
 
+# 0000-cover-letter.patch, dated like the last patch so that an unchanged
+# tree exports the same bytes.
+cover_letter() {
+	local date cover=$PATCHDIR/0000-cover-letter.patch
+	git -C "$TREE" -c "branch.$(git -C "$TREE" symbolic-ref --short HEAD).description=$(cat "$TOP/patches/cover-letter.txt")" \
+		format-patch -q --zero-commit --no-signature --numbered \
+		--cover-letter --cover-from-description=subject \
+		-o "$PATCHDIR.cover" base..HEAD
+	mv "$PATCHDIR.cover/0000-cover-letter.patch" "$cover"
+	rm -rf "$PATCHDIR.cover"
+	date=$(git -C "$TREE" log -1 --format=%aD HEAD)
+	sed -i "0,/^Date: .*/s//Date: $date/" "$cover"
+}
+
 main() {
 	local n
 	[ -d "$TREE/.git" ] || die "no build/linux tree: run 'make tree' first"
 	git -C "$TREE" rev-parse -q --verify base >/dev/null ||
 		die "build/linux has no 'base' tag: run 'make tree FORCE=1'"
 	mkdir -p "$PATCHDIR"
-	find "$PATCHDIR" -maxdepth 1 -name '0*.patch' ! -name '0000-cover-letter.patch' -delete
+	find "$PATCHDIR" -maxdepth 1 -name '0*.patch' -delete
 	n=$(git -C "$TREE" rev-list --count base..HEAD)
 	if [ "$n" -gt 0 ]; then
 		git -C "$TREE" format-patch -q --zero-commit --no-signature \
 			--numbered --subject-prefix=PATCH -o "$PATCHDIR" base..HEAD
+		[ -f "$TOP/patches/cover-letter.txt" ] && cover_letter
 	fi
 	(cd "$PATCHDIR" && find . -maxdepth 1 -name '0*.patch' \
 		! -name '0000-cover-letter.patch' -printf '%f\n' | sort) \

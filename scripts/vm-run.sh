@@ -63,17 +63,19 @@ parse_args() {
 check_host() {
 	command -v "$QEMU" >/dev/null || need_pkgs qemu-system-x86
 	[ -x /bin/busybox ] || need_pkgs busybox-static
-	[ -f "$KERNEL" ] || die "no kernel at $KERNEL: run 'make kernel' first"
+	[ -f "$KERNEL" ] || die "no kernel at $KERNEL: build it with scripts/build-kernel.sh vm kconfig/vm.config"
 }
 
-# The out directory is mounted in the guest at its host path, which must
+# The out directory (emptied first) is mounted in the guest at its host path, which must
 # name the same directory through the read-only root share: no spaces
 # (kernel cmdline), and an absolute, symlink-free path.
 prepare_out() {
-	mkdir -p "$OUT" "$(dirname "$LOG")"
-	OUT=$(realpath "$OUT")
-	LOG=$(realpath "$LOG")
+	OUT=$(realpath -m "$OUT")
+	LOG=$(realpath -m "$LOG")
 	[[ "$OUT" != *[[:space:]]* ]] || die "--out path has whitespace: $OUT; use another directory"
+	# It is emptied below: only ever under build/.
+	[[ "$OUT" == "$(realpath "$BUILD")"/* ]] || die "--out $OUT is not under $BUILD; pick a directory there"
+	mkdir -p "$OUT" "$(dirname "$LOG")"
 	find "$OUT" -mindepth 1 -delete
 	printf '%s\n' "$COMMAND" >"$OUT/cmd"
 	: >"$LOG"
@@ -130,7 +132,7 @@ boot() {
 		-machine "$MACHINE,accel=$ACCEL" -cpu "$CPU" -smp "$SMP" -m "$MEM" \
 		-nographic -no-reboot -monitor none -serial "file:$LOG" \
 		-kernel "$KERNEL" -append "$(cmdline)" \
-		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on \
+		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 		-virtfs "local,path=$OUT,mount_tag=vmout,security_model=none" \
 		-device edu,dma_mask=0xffffffffffffffff \
 		-netdev user,id=n0,restrict=on -device e1000,netdev=n0,romfile= \

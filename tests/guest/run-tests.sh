@@ -11,12 +11,16 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$TOP/tests/guest/lib.sh"
 
-# One line per test program: build/tests/NAME, the number of TAP results
-# it must print, and the setup_* function that prepares its arguments.
+# One line per test program: its name (build/tests/NAME, or a kernel
+# selftest under build/selftests/), the number of TAP results it must
+# print, and the setup_* function that prepares its arguments. The legacy
+# group path runs first, then the cdev in the same boot.
 TESTS="
-legacy_group	14	edu
+legacy_group			14	edu
+vfio_iommufd_noiommu_test	21	edu
+noiommu_lifetime		6	edu
 "
-BIN=$TOP/build/tests
+BINS="$TOP/build/tests $TOP/build/selftests/vfio"
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 
 usage() {
@@ -44,6 +48,15 @@ setup_edu() {
 	echo "$bdf"
 }
 
+# test_bin NAME: print the path of test program NAME.
+test_bin() {
+	local dir
+	for dir in $BINS; do
+		[ -x "$dir/$1" ] && { echo "$dir/$1"; return 0; }
+	done
+	echo "$1-not-built"
+}
+
 # run_one NAME SETUP: run build/tests/NAME into $VM_OUT/tap/NAME.tap.
 run_one() {
 	local name=$1 setup=$2 tap=$VM_OUT/tap/$1.tap args rc=0
@@ -53,7 +66,7 @@ run_one() {
 		return 0
 	fi
 	# shellcheck disable=SC2086 # args are words (a BDF, ...)
-	timeout -k 5 "$TEST_TIMEOUT" "$BIN/$name" $args >"$tap" 2>&1 || rc=$?
+	timeout -k 5 "$TEST_TIMEOUT" "$(test_bin "$name")" $args >"$tap" 2>&1 || rc=$?
 	echo "# exit status $rc" >>"$tap"
 	cat "$tap"
 }
