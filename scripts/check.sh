@@ -44,7 +44,9 @@ fail() {
 build_tests() {
 	step "building tests (tests/Makefile)"
 	mkdir -p "$RESULTS"
-	need_pkgs gcc make qemu-system-x86 busybox-static
+	# dpdk-dev has dpdk-testpmd, the legacy-path client
+	need_pkgs gcc make qemu-system-x86 busybox-static uuid-dev dpdk-dev \
+		librte-net-e1000-23
 	make -C "$TOP/tests" >"$RESULTS/build.log" 2>&1 ||
 		die "building tests failed: $(grep -m1 -E 'error|Error' "$RESULTS/build.log" || tail -n1 "$RESULTS/build.log") (see $RESULTS/build.log)"
 	step_done

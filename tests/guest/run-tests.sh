@@ -17,10 +17,11 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 # group path runs first, then the cdev in the same boot.
 TESTS="
 legacy_group			14	edu
+dpdk_testpmd.sh			10	none
 vfio_iommufd_noiommu_test	21	edu
 noiommu_lifetime		6	edu
 "
-BINS="$TOP/build/tests $TOP/build/selftests/vfio"
+BINS="$TOP/build/tests $TOP/build/selftests/vfio $TOP/tests/guest"
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 
 usage() {
