@@ -120,16 +120,29 @@ cmdline() {
 		"VM_OUT=$OUT VM_TOP=$TOP $APPEND"
 }
 
+# Two NUMA nodes, one CPU and half the memory each, so that move_pages(2)
+# really migrates. sockets=2 keeps the CPU topology consistent with the
+# nodes (else the guest WARNs in topology_sane()).
+numa_args() {
+	local half=$((MEM / 2))
+	echo "-smp $SMP,sockets=$SMP,cores=1,threads=1" \
+		"-object memory-backend-ram,id=m0,size=${half}M" \
+		"-object memory-backend-ram,id=m1,size=$((MEM - half))M" \
+		"-numa node,nodeid=0,cpus=0,memdev=m0" \
+		"-numa node,nodeid=1,cpus=1,memdev=m1"
+}
+
 # Run QEMU under timeout(1). Sets QEMU_RC (124: timed out).
 boot() {
-	local tailpid=""
+	local tailpid="" numa
+	read -ra numa <<<"$(numa_args)"
 	if [ "${V:-0}" = 1 ]; then
 		tail -n +1 -f "$LOG" &
 		tailpid=$!
 	fi
 	QEMU_RC=0
 	timeout -k 5 "$TIMEOUT" "$QEMU" \
-		-machine "$MACHINE,accel=$ACCEL" -cpu "$CPU" -smp "$SMP" -m "$MEM" \
+		-machine "$MACHINE,accel=$ACCEL" -cpu "$CPU" -m "$MEM" "${numa[@]}" \
 		-nographic -no-reboot -monitor none -serial "file:$LOG" \
 		-kernel "$KERNEL" -append "$(cmdline)" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \

@@ -19,6 +19,7 @@ TESTS="
 legacy_group			14	edu
 dpdk_testpmd.sh			10	none
 vfio_iommufd_noiommu_test	21	edu
+noiommu_pinning			10	edu
 noiommu_lifetime		6	edu
 "
 BINS="$TOP/build/tests $TOP/build/selftests/vfio $TOP/tests/guest"

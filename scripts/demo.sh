@@ -1,0 +1,91 @@
+#!/bin/bash
+# Host side of 'make demo' (run after 'make kernel'): build the example
+# userspace driver examples/edu-dma.c, boot the VM kernel, bind QEMU's edu
+# device to vfio-pci and let the driver DMA through its no-IOMMU cdev
+# (/dev/vfio/devices/noiommu-vfioN); show the driver's report.
+#
+# usage: scripts/demo.sh [--corrupt-pa]
+#   --corrupt-pa  negative test: the driver programs the device with wrong
+#                 physical addresses, so verification must fail (exit 1)
+# In the guest, vm-run.sh runs this script again with --guest.
+# env: DEMO_TIMEOUT (VM run, default 600 s), V=1 (show the console)
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+DEMO_TIMEOUT=${DEMO_TIMEOUT:-600}
+KHDR=$BUILD/kbuild/vm/usr/include
+BIN=$BUILD/examples/edu-dma
+OUT=$BUILD/vm/demo
+LOG=$BUILD/vm/demo.log
+
+usage() {
+	echo "usage: $0 [--corrupt-pa]" >&2
+	exit 2
+}
+
+# The VM kernel's UAPI headers (IOMMU_IOAS_NOIOMMU_GET_PA); tests/Makefile
+# knows how to install them without a kernel build.
+need_headers() {
+	grep -qs IOMMU_IOAS_NOIOMMU_GET_PA "$KHDR/linux/iommufd.h" && return 0
+	log "installing the VM kernel's UAPI headers"
+	make -s -C "$TOP/tests" "$KHDR/.stamp" ||
+		die "cannot install UAPI headers into $KHDR: run 'make kernel' first"
+	grep -qs IOMMU_IOAS_NOIOMMU_GET_PA "$KHDR/linux/iommufd.h" ||
+		die "$KHDR/linux/iommufd.h has no IOMMU_IOAS_NOIOMMU_GET_PA: is the series applied in $TREE? (make tree)"
+}
+
+build_example() {
+	need_pkgs gcc
+	need_headers
+	mkdir -p "$(dirname "$BIN")"
+	log "building examples/edu-dma.c"
+	gcc -O2 -g -Wall -Wextra -Werror -isystem "$KHDR" \
+		-o "$BIN" "$TOP/examples/edu-dma.c"
+}
+
+# In the guest: edu to vfio-pci, then the driver.
+guest_run() {
+	local bdf
+	# shellcheck source-path=SCRIPTDIR source=../tests/guest/lib.sh
+	. "$TOP/tests/guest/lib.sh"
+	bdf=$(edu_bdf)
+	bind_vfio_pci "$bdf"
+	"$BIN" "$@" "$bdf"
+}
+
+# The output, errors included, is kept for the host in $VM_OUT/report.txt.
+guest_main() {
+	[ -n "${VM_OUT:-}" ] || die "--guest is for the VM: run $0 without it"
+	guest_run "$@" 2>&1 | tee "$VM_OUT/report.txt"
+}
+
+host_main() {
+	local rc=0 start
+	build_example
+	log "booting the VM kernel and running the driver in it (console: $LOG)"
+	start=$SECONDS
+	"$TOP/scripts/vm-run.sh" --timeout "$DEMO_TIMEOUT" --log "$LOG" \
+		--out "$OUT" -- scripts/demo.sh --guest "$@" || rc=$?
+	if [ -s "$OUT/report.txt" ]; then
+		echo
+		cat "$OUT/report.txt"
+		echo
+	fi
+	[ "$rc" -eq 0 ] || die "the demo failed (exit status $rc; console log $LOG)"
+	log "demo passed in $((SECONDS - start))s"
+}
+
+main() {
+	local args=()
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--guest) shift; guest_main "$@"; return ;;
+		--corrupt-pa) args+=("$1"); shift ;;
+		*) usage ;;
+		esac
+	done
+	host_main "${args[@]}"
+}
+
+main "$@"
