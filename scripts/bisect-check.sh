@@ -2,7 +2,8 @@
 # Build every prefix of the series (base, base+1, ... base+N) with W=1:
 # bzImage, drivers/iommu/ and drivers/vfio/. Fail, naming the patch, if a
 # prefix does not build or gives a warning the base does not. Prints TAP
-# and writes it to build/results/bisect.tap.
+# and writes it to build/results/bisect.tap. The base's bzImage is kept
+# as build/kbuild/base-bzImage.
 #
 # usage: scripts/bisect-check.sh
 set -euo pipefail
@@ -12,6 +13,7 @@ set -euo pipefail
 NAME=bisect
 OUT=$BUILD/kbuild/$NAME
 TAP=$BUILD/results/bisect.tap
+BASE_IMAGE=$BUILD/kbuild/base-bzImage
 TARGETS=(bzImage drivers/iommu/ drivers/vfio/)
 
 # "file: warning: text [-Wflag]" without line and column, which patches
@@ -51,6 +53,8 @@ main() {
 		echo "1..$((${#commits[@]} + 1))"
 		log "bisect-check: base"
 		if build_commit base "$base_w"; then
+			# Kept for the iommufd selftest comparison
+			cp "$OUT/arch/x86/boot/bzImage" "$BASE_IMAGE"
 			echo "ok 1 - base builds with W=1 ($(wc -l <"$base_w") warnings)"
 		else
 			echo "not ok 1 - base does not build (see $OUT/build.log)"

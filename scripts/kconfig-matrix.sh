@@ -1,0 +1,182 @@
+#!/bin/bash
+# The Kconfig matrix of SPEC section 2 item 6, plus IOMMU_SUPPORT=n,
+# IOMMUFD and VFIO as modules, and a 32-bit architecture that uses
+# GENERIC_ATOMIC64. For each case: olddefconfig prints no "unmet direct
+# dependencies" warning, VFIO_NOIOMMU and IOMMUFD_NOIOMMU come out as the
+# matrix says, drivers/iommu/ and drivers/vfio/ build with W=1 with no
+# warning the base kernel does not give for the same case, and the cases
+# marked "link" build completely (vmlinux, and modules with modpost).
+# Prints TAP and writes it to build/results/matrix.tap.
+#
+# usage: scripts/kconfig-matrix.sh [CASE...]
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+TAP=$BUILD/results/matrix.tap
+MATRIX=$BUILD/kbuild/matrix
+DIRS=(drivers/iommu/ drivers/vfio/)
+RV32_CROSS=riscv64-linux-gnu-
+
+# name|arch|expect VFIO_NOIOMMU|expect IOMMUFD_NOIOMMU|build|settings
+# "container" is VFIO_CONTAINER or IOMMUFD_VFIO_CONTAINER; settings are
+# the options that define the case, on top of kconfig/vm.config (x86_64)
+# or kconfig/rv32.config (riscv). Every case also asks for VFIO_NOIOMMU=y.
+CASES="
+case1-group|x86_64|y|n|dirs|VFIO_GROUP=y VFIO_CONTAINER=y VFIO_DEVICE_CDEV=n
+case2-group-nocontainer|x86_64|n|n|dirs|VFIO_GROUP=y VFIO_CONTAINER=n IOMMUFD_VFIO_CONTAINER=n VFIO_DEVICE_CDEV=n
+case3-group-cdev|x86_64|y|y|link|VFIO_GROUP=y VFIO_CONTAINER=y VFIO_DEVICE_CDEV=y
+case4-group-nocontainer-cdev|x86_64|n|n|dirs|VFIO_GROUP=y VFIO_CONTAINER=n IOMMUFD_VFIO_CONTAINER=n VFIO_DEVICE_CDEV=y
+case5-cdev|x86_64|y|y|link|VFIO_GROUP=n VFIO_DEVICE_CDEV=y
+case6-no-vfio|x86_64|n|n|dirs|VFIO=n
+no-iommu-support|x86_64|y|n|link|IOMMU_SUPPORT=n IOMMUFD=n VFIO_GROUP=y VFIO_CONTAINER=y DEBUG_GENERIC_PT=n IOMMU_PT_KUNIT_TEST=n
+modules|x86_64|y|y|link|MODULES=y IOMMUFD=m VFIO=m VFIO_PCI=m VFIO_PCI_CORE=m VFIO_GROUP=y VFIO_CONTAINER=y VFIO_DEVICE_CDEV=y IOMMU_PT_KUNIT_TEST=n
+rv32-group-cdev|riscv|y|n|dirs|32BIT=y GENERIC_ATOMIC64=y VFIO_GROUP=y VFIO_CONTAINER=y VFIO_DEVICE_CDEV=y
+rv32-cdev|riscv|n|n|dirs|32BIT=y GENERIC_ATOMIC64=y VFIO_GROUP=n VFIO_DEVICE_CDEV=y
+"
+
+# Write the fragment of settings "A=y B=n ..." to $1.
+settings_fragment() {
+	local out=$1 kv
+	shift
+	: >"$out"
+	for kv in "$@"; do
+		case "$kv" in
+		*=n) echo "# CONFIG_${kv%=n} is not set" >>"$out" ;;
+		*) echo "CONFIG_$kv" >>"$out" ;;
+		esac
+	done
+}
+
+# The value of CONFIG_$2 in .config $1: y, m or n.
+config_value() {
+	local v
+	v=$(sed -n "s/^CONFIG_$2=//p" "$1")
+	echo "${v:-n}"
+}
+
+# "file: warning: text" of a build log, line numbers dropped.
+log_warnings() {
+	grep -E '(warning|error):' "$1" |
+		sed -E 's/^([^:]+):[0-9]+(:[0-9]+)?:/\1:/' | sort -u || true
+}
+
+# build_case NAME ARCH BUILD SETTINGS...: configure NAME under
+# build/kbuild/matrix/ and build what it needs. Leaves the kbuild output
+# in $MATRIX/NAME.
+build_case() {
+	local name=$1 arch=$2 what=$3 targets=("${DIRS[@]}") base cross=""
+	shift 3
+	base=$TOP/kconfig/vm.config
+	if [ "$arch" = riscv ]; then
+		base=$TOP/kconfig/rv32.config
+		cross=$RV32_CROSS
+	fi
+	mkdir -p "$MATRIX"
+	settings_fragment "$MATRIX/$name.config" "$@"
+	echo "CONFIG_VFIO_NOIOMMU=y" >"$MATRIX/request.config"
+	[ "$what" = link ] && targets+=(vmlinux)
+	grep -q '^MODULES=y' <<<"$(printf '%s\n' "$@")" && targets+=(modules)
+	# Remove the directories' objects so that their W=1 warnings are
+	# printed again (ccache replays them).
+	rm -rf "$BUILD/kbuild/matrix-$name/drivers/iommu" \
+		"$BUILD/kbuild/matrix-$name/drivers/vfio"
+	ARCH=$arch CROSS_COMPILE=$cross W=1 VERIFY=${VERIFY:-last} \
+		"$TOP/scripts/build-kernel.sh" "matrix-$name" "$base" \
+		"$MATRIX/request.config" "$MATRIX/$name.config" \
+		-- "${targets[@]}"
+}
+
+# Judge one case at the series' HEAD: Kconfig outcome and build.
+# Prints one TAP line (without its number) and saves the warnings.
+check_case() {
+	local name=$1 arch=$2 want_vfio=$3 want_iommufd=$4 what=$5 out msg
+	shift 5
+	out=$BUILD/kbuild/matrix-$name
+	if ! msg=$(build_case "$name" "$arch" "$what" "$@" 2>&1); then
+		echo "not ok - $name: $(tail -n1 <<<"$msg")"
+		return
+	fi
+	log_warnings "$out/build.log" >"$MATRIX/$name.head-warnings"
+	local vfio iommufd
+	vfio=$(config_value "$out/.config" VFIO_NOIOMMU)
+	iommufd=$(config_value "$out/.config" IOMMUFD_NOIOMMU)
+	if [ "$vfio" != "$want_vfio" ] || [ "$iommufd" != "$want_iommufd" ]; then
+		echo "not ok - $name: VFIO_NOIOMMU=$vfio IOMMUFD_NOIOMMU=$iommufd, expected $want_vfio and $want_iommufd"
+		return
+	fi
+	echo "ok - $name: VFIO_NOIOMMU=$vfio IOMMUFD_NOIOMMU=$iommufd, no unmet dependencies, ${what/dirs/drivers\/iommu and drivers\/vfio} built with W=1"
+}
+
+# Build the same case's directories at the base and compare warnings.
+# The base's Kconfig may give another outcome (cdev-only no-IOMMU is new),
+# so nothing is verified there: only the warnings matter.
+compare_case() {
+	local name=$1 arch=$2 new
+	shift 5
+	[ -f "$MATRIX/$name.head-warnings" ] || return 0
+	if ! VERIFY=none build_case "$name" "$arch" dirs "$@" >/dev/null 2>&1; then
+		echo "not ok - $name: the base does not build (see $BUILD/kbuild/matrix-$name/build.log)"
+		return
+	fi
+	log_warnings "$BUILD/kbuild/matrix-$name/build.log" \
+		>"$MATRIX/$name.base-warnings"
+	new=$(comm -13 "$MATRIX/$name.base-warnings" \
+		"$MATRIX/$name.head-warnings")
+	if [ -z "$new" ]; then
+		echo "ok - $name: no W=1 warning that the base does not give"
+	else
+		echo "not ok - $name: W=1 warnings the base does not give"
+		tap_diag <<<"$new"
+	fi
+}
+
+selected_cases() {
+	local line
+	while IFS= read -r line; do
+		[ -n "$line" ] || continue
+		if [ $# -eq 0 ] || [[ " $* " == *" ${line%%|*} "* ]]; then
+			echo "$line"
+		fi
+	done <<<"$CASES"
+}
+
+restore_tree() {
+	git -C "$TREE" checkout -q "$BRANCH"
+}
+
+# Number the TAP lines of stdin and put the plan first.
+number_tap() {
+	awk '/^(not )?ok - / { n++; sub(/ok - /, "ok " n " - ") } { line[NR] = $0 }
+	END { print "1.." n; for (i = 1; i <= NR; i++) print line[i] }'
+}
+
+main() {
+	local name arch vfio iommufd what settings cases=()
+	[ -d "$TREE/.git" ] || die "no build/linux tree: run 'make tree' first"
+	git -C "$TREE" diff --quiet HEAD ||
+		die "build/linux has uncommitted changes: commit them first"
+	BRANCH=$(git -C "$TREE" symbolic-ref --short HEAD) ||
+		die "build/linux is not on a branch: run 'make tree'"
+	need_pkgs gcc-riscv64-linux-gnu
+	mapfile -t cases < <(selected_cases "$@")
+	mkdir -p "$(dirname "$TAP")" "$MATRIX"
+	{
+		for line in "${cases[@]}"; do
+			IFS='|' read -r name arch vfio iommufd what settings <<<"$line"
+			log "matrix: $name"
+			# shellcheck disable=SC2086 # settings are words
+			check_case "$name" "$arch" "$vfio" "$iommufd" "$what" $settings
+		done
+		trap restore_tree EXIT
+		git -C "$TREE" checkout -q --detach base
+		for line in "${cases[@]}"; do
+			IFS='|' read -r name arch vfio iommufd what settings <<<"$line"
+			log "matrix: $name at the base"
+			# shellcheck disable=SC2086 # settings are words
+			compare_case "$name" "$arch" "$vfio" "$iommufd" "$what" $settings
+		done
+	} | number_tap | tee "$TAP"
+}
+
+main "$@"
