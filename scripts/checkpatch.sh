@@ -1,7 +1,7 @@
 #!/bin/bash
-# Static checks of the series, as TAP: checkpatch.pl --strict on every
-# patch, and kernel-doc on the UAPI header reporting nothing the base does
-# not. Writes build/results/static.tap and prints it.
+# Static checks of the series, as TAP: quilt applies it, checkpatch.pl
+# --strict on every patch, and kernel-doc on the UAPI header reporting
+# nothing the base does not. Writes build/results/static.tap and prints it.
 #
 # usage: scripts/checkpatch.sh
 set -euo pipefail
@@ -30,13 +30,31 @@ kerneldoc_warnings() {
 		sed -E 's/^(Warning|Error): [^ ]+:[0-9]+ /\1: /' | sort -u
 }
 
+# The series also applies with quilt, from patches/series, to the base.
+quilt_applies() {
+	local tmp rc=0
+	tmp=$(mktemp -d)
+	git -C "$TREE" archive base | tar -x -C "$tmp"
+	(cd "$tmp" && QUILT_PATCHES="$TOP/patches" quilt push -a -q) \
+		>"$BUILD/results/quilt.log" 2>&1 || rc=$?
+	rm -rf "$tmp"
+	return "$rc"
+}
+
 main() {
 	local patches=() p n=0 findings new hdr
 	[ -d "$TREE/.git" ] || die "no build/linux tree: run 'make tree' first"
+	need_pkgs quilt
 	mkdir -p "$(dirname "$OUT")"
 	mapfile -t patches < <(grep -v '^#' "$TOP/patches/series")
 	{
-		echo "1..$((${#patches[@]} + 1))"
+		echo "1..$((${#patches[@]} + 2))"
+		if quilt_applies; then
+			echo "ok 1 - quilt push -a applies patches/series to the base"
+		else
+			echo "not ok 1 - quilt push -a fails (see build/results/quilt.log)"
+		fi
+		n=1
 		for p in "${patches[@]}"; do
 			n=$((n + 1))
 			findings=$(checkpatch_findings "$TOP/patches/$p")
