@@ -21,6 +21,8 @@ usage() {
 kmake() {
 	local cc=(CC="${CROSS_COMPILE:-}gcc")
 	command -v ccache >/dev/null && cc=(CC="ccache ${CROSS_COMPILE:-}gcc")
+	# Relative paths in ccache's keys let every clone share the cache
+	export CCACHE_BASEDIR=$TOP
 	make -C "$TREE" O="$OUT" ARCH="$ARCH" ${CROSS_COMPILE:+CROSS_COMPILE="$CROSS_COMPILE"} \
 		"${cc[@]}" -j"$(jobs)" "$@"
 }

@@ -20,7 +20,7 @@ GUEST_LOG=$BUILD/vm/check.log
 # vfio_pci_driver_test maps a 1 GiB region, which a no-IOMMU device gets
 # in 2M hugepages; vfio_dma_mapping_test maps a 1G hugepage.
 GUEST_MEM=(--mem 4096 --hugepages 600)
-GUEST_APPEND="hugepagesz=1G hugepages=1 kunit.enable=1"
+GUEST_APPEND="hugepagesz=1G hugepages=1"
 DEBUG_TIMEOUT=${DEBUG_TIMEOUT:-2400}
 DEBUG_OUT=$BUILD/vm/debug
 DEBUG_LOG=$BUILD/vm/debug.log
@@ -104,17 +104,6 @@ judge_tap() {
 	echo "# $name: $ok ok, $notok not ok, $skip skipped of $expected"
 }
 
-# KUnit test cases the VM kernel runs at boot with kunit.enable=1:
-# generic_pt's format and IOMMU tests for the AMDv1 format.
-KUNIT_CASES=${KUNIT_CASES:-KUNIT_CASES_UNSET}
-
-# The KUnit cases (second-level KTAP results) of a console log, as TAP.
-kunit_tap() {
-	sed -E 's/^\[ *[0-9]+\.[0-9]+\] //' "$1" |
-		awk '/^    (not )?ok [0-9]+ / { sub(/^    /, ""); n++; $2 = n; line[n] = $0 }
-		END { print "1.." n; for (i = 1; i <= n; i++) print line[i] }'
-}
-
 run_guest_tests() {
 	step "booting the VM for tests/guest/run-tests.sh"
 	local rc=0 msg name count
@@ -126,10 +115,6 @@ run_guest_tests() {
 	while read -r name count; do
 		judge_tap "$name" "$GUEST_OUT/tap/$name.tap" "$count"
 	done < <("$TOP/tests/guest/run-tests.sh" --list)
-	kunit_tap "$GUEST_LOG" >"$RESULTS/kunit.tap"
-	judge_tap kunit "$RESULTS/kunit.tap" "$KUNIT_CASES"
-	grep -qE '^ok [0-9]+ test_phys_contig$' "$RESULTS/kunit.tap" ||
-		fail "kunit: test_phys_contig did not pass"
 }
 
 # The whole in-VM suite again on the sanitizer kernel (KASAN, kmemleak,
@@ -154,8 +139,6 @@ run_debug_tests() {
 	while read -r name count; do
 		judge_tap "debug/$name" "$DEBUG_OUT/tap/$name.tap" "$count"
 	done < <("$TOP/tests/guest/run-tests.sh" --list --kmemleak)
-	kunit_tap "$DEBUG_LOG" >"$RESULTS/debug-kunit.tap"
-	judge_tap debug/kunit "$RESULTS/debug-kunit.tap" "$KUNIT_CASES"
 }
 
 selftest_check_log() {

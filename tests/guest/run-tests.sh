@@ -21,7 +21,6 @@ legacy_group			14	edu
 dpdk_testpmd.sh			10	none
 vfio_iommufd_noiommu_test	22	edu
 noiommu_pinning			10	edu
-noiommu_fail_nth		7	edu
 vfio_pci_driver_test		4	vfio_driver
 vfio_pci_device_test		3	vfio_device
 vfio_iommufd_setup_test		6	edu
@@ -38,6 +37,10 @@ noiommu_lifetime		6	edu
 #   address the device would really write to, so the library refuses it;
 # - vfio_pci_device_test reset: edu has no reset method (no FLR, no PM
 #   reset, alone on the root bus); the msix variant: edu has MSI only;
+# Not run yet: noiommu_fail_nth (fault injection) also fails allocations of
+# the ACPI interpreter on device open/close, whose error paths then crash
+# in ACPICA; it needs a stack filter keeping injection to iommufd and VFIO.
+#
 # - vfio_pci_device_init_perf_test: a timing loop, no assertion to make;
 #   vfio_pci_sriov_uapi_test: needs an SR-IOV device; vfio_dma_mapping_mmio_test:
 #   maps a BAR, which iommufd's IOMMU_IOAS_MAP does not support.
