@@ -17,7 +17,7 @@ PATCHDIR=${PATCHDIR:-$TOP/patches}
 # tree exports the same bytes.
 cover_letter() {
 	local date cover=$PATCHDIR/0000-cover-letter.patch
-	git -C "$TREE" -c "branch.$(git -C "$TREE" symbolic-ref --short HEAD).description=$(cat "$TOP/patches/cover-letter.txt")" \
+	git -C "$TREE" -c core.abbrev=12 -c "branch.$(git -C "$TREE" symbolic-ref --short HEAD).description=$(cat "$TOP/patches/cover-letter.txt")" \
 		format-patch -q --zero-commit --no-signature --numbered \
 		--cover-letter --cover-from-description=subject \
 		-o "$PATCHDIR.cover" base..HEAD
@@ -36,7 +36,7 @@ main() {
 	find "$PATCHDIR" -maxdepth 1 -name '0*.patch' -delete
 	n=$(git -C "$TREE" rev-list --count base..HEAD)
 	if [ "$n" -gt 0 ]; then
-		git -C "$TREE" format-patch -q --zero-commit --no-signature \
+		git -C "$TREE" -c core.abbrev=12 format-patch -q --zero-commit --no-signature \
 			--numbered --subject-prefix=PATCH -o "$PATCHDIR" base..HEAD
 		[ -f "$TOP/patches/cover-letter.txt" ] && cover_letter
 	fi

@@ -39,19 +39,34 @@ new_tree() {
 	sed -i '/^# Debian packaging/,$d' "$TREE/.gitignore"
 }
 
-# Refuse to drop commits or edits in build/linux that are not exported.
+# A patch without the "n/m" of its subject, which depends on the series
+# length.
+unnumbered() {
+	sed -E 's|^Subject: \[PATCH [0-9]+/[0-9]+\]|Subject: [PATCH]|' "$1"
+}
+
+# Refuse to drop commits or edits in build/linux that are not exported:
+# every commit of the tree must be the patch at the same place in
+# patches/series (a tree left by a failed 'make tree' holds a prefix).
 check_exported() {
-	local tmp
+	local tmp p n=0 series=()
 	[ "$FORCE" = 1 ] && return 0
 	git_tree diff --quiet HEAD ||
 		die "build/linux has uncommitted changes: commit them and 'make export', or 'make tree FORCE=1' to drop them"
 	tmp=$(mktemp -d)
-	trap 'rm -rf "$tmp"' RETURN
 	PATCHDIR=$tmp "$TOP/scripts/export.sh" >/dev/null 2>&1
-	diff -q <(cd "$tmp" && cat -- 0*.patch 2>/dev/null) \
-		<(cd "$TOP/patches" && grep -v '^#' series 2>/dev/null |
-			xargs -r cat --) >/dev/null ||
-		die "build/linux has commits that differ from patches/: 'make export' them, or 'make tree FORCE=1' to drop them"
+	[ -f "$TOP/patches/series" ] && mapfile -t series < <(grep -v '^#' "$TOP/patches/series")
+	while read -r p; do
+		[ -n "$p" ] || continue
+		if [ $n -ge ${#series[@]} ] ||
+			! cmp -s <(unnumbered "$tmp/$p") \
+				<(unnumbered "$TOP/patches/${series[$n]}"); then
+			rm -rf "$tmp"
+			die "build/linux has commits that differ from patches/: 'make export' them, or 'make tree FORCE=1' to drop them"
+		fi
+		n=$((n + 1))
+	done < <(grep -v '^#' "$tmp/series")
+	rm -rf "$tmp"
 }
 
 apply_series() {
