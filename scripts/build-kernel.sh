@@ -23,7 +23,9 @@ kmake() {
 	command -v ccache >/dev/null && cc=(CC="ccache ${CROSS_COMPILE:-}gcc")
 	# Relative paths in ccache's keys let every clone share the cache
 	export CCACHE_BASEDIR=$TOP
-	make -C "$TREE" O="$OUT" ARCH="$ARCH" ${CROSS_COMPILE:+CROSS_COMPILE="$CROSS_COMPILE"} \
+	# W=1 runs kernel-doc, a Python script, on every object: use the
+	# system's python3 directly, not a version manager's shell shim.
+	PATH=/usr/bin:$PATH make -C "$TREE" O="$OUT" ARCH="$ARCH" ${CROSS_COMPILE:+CROSS_COMPILE="$CROSS_COMPILE"} \
 		"${cc[@]}" -j"$(jobs)" "$@"
 }
 
