@@ -26,6 +26,9 @@ vfio_pci_device_test		3	vfio_device
 vfio_iommufd_setup_test		6	edu
 vfio_dma_mapping_test		6	vfio_dma
 noiommu_lifetime		6	edu
+noiommu_badinput		56	edu
+noiommu_unpriv			17	edu
+noiommu_stress			11	edu
 "
 
 # The upstream vfio selftests run on the edu device's no-IOMMU cdev, minus
