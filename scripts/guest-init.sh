@@ -23,6 +23,20 @@ power_off() {
 	"$BUSYBOX" poweroff -f
 }
 
+# A writable /tmp, which must not hide the repository when it was cloned
+# under the host's /tmp: keep the host's copy and put it back in place.
+mount_tmp() {
+	"$BUSYBOX" mkdir -p /run/host-tmp
+	"$BUSYBOX" mount --bind /tmp /run/host-tmp
+	"$BUSYBOX" mount -t tmpfs tmpfs /tmp
+	case "$VM_TOP" in
+	/tmp/*)
+		"$BUSYBOX" mkdir -p "$VM_TOP"
+		"$BUSYBOX" mount --bind "/run/host-tmp/${VM_TOP#/tmp/}" "$VM_TOP"
+		;;
+	esac
+}
+
 mount_filesystems() {
 	"$BUSYBOX" mount -t proc proc /proc
 	"$BUSYBOX" mount -t sysfs sysfs /sys
@@ -31,8 +45,8 @@ mount_filesystems() {
 	"$BUSYBOX" mkdir -p /dev/pts /dev/shm /dev/hugepages
 	"$BUSYBOX" mount -t devpts devpts /dev/pts
 	"$BUSYBOX" mount -t tmpfs tmpfs /dev/shm
-	"$BUSYBOX" mount -t tmpfs tmpfs /tmp
 	"$BUSYBOX" mount -t tmpfs tmpfs /run
+	mount_tmp
 	"$BUSYBOX" mount -t hugetlbfs -o pagesize=2M hugetlbfs /dev/hugepages
 	"$BUSYBOX" mount -t debugfs debugfs /sys/kernel/debug
 	"$BUSYBOX" mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmout "$VM_OUT"
