@@ -48,6 +48,8 @@ unnumbered() {
 # Refuse to drop commits or edits in build/linux that are not exported:
 # every commit of the tree must be the patch at the same place in
 # patches/series (a tree left by a failed 'make tree' holds a prefix).
+# Sets UP_TO_DATE=1 when the tree already holds the whole series.
+UP_TO_DATE=0
 check_exported() {
 	local tmp p n=0 series=()
 	[ "$FORCE" = 1 ] && return 0
@@ -67,6 +69,8 @@ check_exported() {
 		n=$((n + 1))
 	done < <(grep -v '^#' "$tmp/series")
 	rm -rf "$tmp"
+	[ $n -eq ${#series[@]} ] && UP_TO_DATE=1
+	return 0
 }
 
 apply_series() {
@@ -87,6 +91,12 @@ main() {
 	mkdir -p "$BUILD"
 	if [ -d "$TREE/.git" ] && git_tree rev-parse -q --verify base >/dev/null; then
 		check_exported
+		if [ "$UP_TO_DATE" = 1 ]; then
+			# Re-applying would touch every patched file and make
+			# the next kernel build recompile them.
+			log "build/linux: already the $(git_tree rev-list --count base..HEAD) patches of patches/series"
+			return 0
+		fi
 		git_tree am --abort >/dev/null 2>&1 || true
 		git_tree checkout -q -f -B series base
 	else
