@@ -10,10 +10,10 @@
  * NTESTS lines: a check whose prerequisite failed is reported "not ok",
  * never skipped over. Exits 1 if any check failed.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +25,8 @@
 
 #include <linux/vfio.h>
 
+#include "tap.h"
+
 #define NTESTS		14
 
 #define EDU_ID		0x00
@@ -32,36 +34,7 @@
 #define EDU_LIVENESS	0x04
 #define EDU_BAR0_SIZE	0x100000
 
-static int test_nr;
-static int failures;
-
-/* Print one TAP result; returns @pass so callers can chain on it. */
-static bool tap(bool pass, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s %d - ", pass ? "ok" : "not ok", ++test_nr);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-	if (!pass)
-		failures++;
-	return pass;
-}
-
-static void diag(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("# ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
+#define NOIOMMU_MODE	"/sys/module/vfio/parameters/enable_unsafe_noiommu_mode"
 
 static bool read_sysfs(const char *path, char *buf, size_t len)
 {
@@ -69,7 +42,7 @@ static bool read_sysfs(const char *path, char *buf, size_t len)
 	bool ok;
 
 	if (!f) {
-		diag("%s: %s", path, strerror(errno));
+		tap_diag("%s: %s", path, strerror(errno));
 		return false;
 	}
 	ok = fgets(buf, len, f) != NULL;
@@ -89,7 +62,7 @@ static int iommu_group_nr(const char *bdf)
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
 	n = readlink(path, target, sizeof(target) - 1);
 	if (n < 0) {
-		diag("readlink %s: %s", path, strerror(errno));
+		tap_diag("readlink %s: %s", path, strerror(errno));
 		return -1;
 	}
 	target[n] = '\0';
@@ -102,8 +75,8 @@ static bool region_read32(int fd, uint64_t base, uint64_t off, uint32_t *val)
 	ssize_t n = pread(fd, val, sizeof(*val), base + off);
 
 	if (n != sizeof(*val)) {
-		diag("pread BAR0+0x%llx: %s", (unsigned long long)off,
-		     n < 0 ? strerror(errno) : "short read");
+		tap_diag("pread BAR0+0x%llx: %s", (unsigned long long)off,
+			 n < 0 ? strerror(errno) : "short read");
 		return false;
 	}
 	return true;
@@ -114,8 +87,8 @@ static bool region_write32(int fd, uint64_t base, uint64_t off, uint32_t val)
 	ssize_t n = pwrite(fd, &val, sizeof(val), base + off);
 
 	if (n != sizeof(val)) {
-		diag("pwrite BAR0+0x%llx: %s", (unsigned long long)off,
-		     n < 0 ? strerror(errno) : "short write");
+		tap_diag("pwrite BAR0+0x%llx: %s", (unsigned long long)off,
+			 n < 0 ? strerror(errno) : "short write");
 		return false;
 	}
 	return true;
@@ -142,120 +115,128 @@ int main(int argc, char **argv)
 	}
 	bdf = argv[1];
 
-	printf("1..%d\n", NTESTS);
+	tap_plan(NTESTS);
 
 	/* 1 */
-	tap(read_sysfs("/sys/module/vfio/parameters/enable_unsafe_noiommu_mode",
-		       buf, sizeof(buf)) && !strcmp(buf, "Y"),
-	    "vfio enable_unsafe_noiommu_mode is Y");
+	tap_ok(read_sysfs(NOIOMMU_MODE, buf, sizeof(buf)) && !strcmp(buf, "Y"),
+	       "vfio enable_unsafe_noiommu_mode is Y");
 
 	/* 2 */
 	grp_nr = iommu_group_nr(bdf);
 	snprintf(path, sizeof(path), "/dev/vfio/noiommu-%d", grp_nr);
 	have_group_node = grp_nr >= 0 && access(path, F_OK) == 0;
 	if (grp_nr >= 0 && !have_group_node)
-		diag("%s: %s", path, strerror(errno));
-	tap(have_group_node, "%s has group node %s", bdf, path);
+		tap_diag("%s: %s", path, strerror(errno));
+	tap_ok(have_group_node, "%s has group node %s", bdf, path);
 
 	/* 3 */
 	container = open("/dev/vfio/vfio", O_RDWR);
 	if (container < 0)
-		diag("open /dev/vfio/vfio: %s", strerror(errno));
-	tap(container >= 0, "open /dev/vfio/vfio");
+		tap_diag("open /dev/vfio/vfio: %s", strerror(errno));
+	tap_ok(container >= 0, "open /dev/vfio/vfio");
 
 	/* 4 */
 	ret = container >= 0 ? ioctl(container, VFIO_GET_API_VERSION) : -1;
 	have_api = ret == VFIO_API_VERSION;
-	tap(have_api, "VFIO_GET_API_VERSION is %d (got %d)", VFIO_API_VERSION, ret);
+	tap_ok(have_api, "VFIO_GET_API_VERSION is %d (got %d)",
+	       VFIO_API_VERSION, ret);
 
 	/* 5 */
 	ret = have_api ? ioctl(container, VFIO_CHECK_EXTENSION,
 			       VFIO_NOIOMMU_IOMMU) : -1;
-	tap(ret > 0, "VFIO_CHECK_EXTENSION(VFIO_NOIOMMU_IOMMU) (got %d)", ret);
+	tap_ok(ret > 0, "VFIO_CHECK_EXTENSION(VFIO_NOIOMMU_IOMMU) (got %d)",
+	       ret);
 
 	/* 6 */
 	if (have_group_node) {
 		group = open(path, O_RDWR);
 		if (group < 0)
-			diag("open %s: %s", path, strerror(errno));
+			tap_diag("open %s: %s", path, strerror(errno));
 	}
-	tap(group >= 0, "open %s", path);
+	tap_ok(group >= 0, "open %s", path);
 
 	/* 7 */
 	ret = -1;
 	if (group >= 0) {
 		ret = ioctl(group, VFIO_GROUP_GET_STATUS, &status);
 		if (ret)
-			diag("VFIO_GROUP_GET_STATUS: %s", strerror(errno));
+			tap_diag("VFIO_GROUP_GET_STATUS: %s", strerror(errno));
 	}
-	tap(!ret && (status.flags & VFIO_GROUP_FLAGS_VIABLE),
-	    "VFIO_GROUP_GET_STATUS reports the group viable (flags 0x%x)",
-	    status.flags);
+	tap_ok(!ret && (status.flags & VFIO_GROUP_FLAGS_VIABLE),
+	       "VFIO_GROUP_GET_STATUS reports the group viable (flags 0x%x)",
+	       status.flags);
 
 	/* 8 */
 	ret = -1;
 	if (group >= 0 && container >= 0) {
 		ret = ioctl(group, VFIO_GROUP_SET_CONTAINER, &container);
 		if (ret)
-			diag("VFIO_GROUP_SET_CONTAINER: %s", strerror(errno));
+			tap_diag("VFIO_GROUP_SET_CONTAINER: %s",
+				 strerror(errno));
 	}
-	tap(!ret, "VFIO_GROUP_SET_CONTAINER");
+	tap_ok(!ret, "VFIO_GROUP_SET_CONTAINER");
 
 	/* 9 */
 	if (!ret) {
 		ret = ioctl(container, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU);
 		if (ret)
-			diag("VFIO_SET_IOMMU: %s", strerror(errno));
+			tap_diag("VFIO_SET_IOMMU: %s", strerror(errno));
 	}
-	set = tap(!ret, "VFIO_SET_IOMMU(VFIO_NOIOMMU_IOMMU)");
+	set = tap_ok(!ret, "VFIO_SET_IOMMU(VFIO_NOIOMMU_IOMMU)");
 
 	/* 10 */
 	if (set) {
 		device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
 		if (device < 0)
-			diag("VFIO_GROUP_GET_DEVICE_FD: %s", strerror(errno));
+			tap_diag("VFIO_GROUP_GET_DEVICE_FD: %s",
+				 strerror(errno));
 	}
-	tap(device >= 0, "VFIO_GROUP_GET_DEVICE_FD(%s) gives a device fd", bdf);
+	tap_ok(device >= 0, "VFIO_GROUP_GET_DEVICE_FD(%s) gives a device fd",
+	       bdf);
 
 	/* 11 */
 	ret = -1;
 	if (device >= 0) {
 		ret = ioctl(device, VFIO_DEVICE_GET_INFO, &info);
 		if (ret)
-			diag("VFIO_DEVICE_GET_INFO: %s", strerror(errno));
+			tap_diag("VFIO_DEVICE_GET_INFO: %s", strerror(errno));
 	}
-	tap(!ret && (info.flags & VFIO_DEVICE_FLAGS_PCI) && info.num_regions >= 1,
-	    "VFIO_DEVICE_GET_INFO: PCI device, %u regions (flags 0x%x)",
-	    info.num_regions, info.flags);
+	tap_ok(!ret && (info.flags & VFIO_DEVICE_FLAGS_PCI) &&
+	       info.num_regions >= 1,
+	       "VFIO_DEVICE_GET_INFO: PCI device, %u regions (flags 0x%x)",
+	       info.num_regions, info.flags);
 
 	/* 12 */
 	ret = -1;
 	if (device >= 0) {
 		ret = ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &bar0);
 		if (ret)
-			diag("VFIO_DEVICE_GET_REGION_INFO(BAR0): %s", strerror(errno));
+			tap_diag("VFIO_DEVICE_GET_REGION_INFO(BAR0): %s",
+				 strerror(errno));
 	}
 	have_bar0 = !ret &&
 		(bar0.flags & VFIO_REGION_INFO_FLAG_READ) &&
 		(bar0.flags & VFIO_REGION_INFO_FLAG_WRITE) &&
 		bar0.size >= EDU_BAR0_SIZE;
-	tap(have_bar0, "BAR0 region is read/write, size 0x%llx at offset 0x%llx",
-	    (unsigned long long)bar0.size, (unsigned long long)bar0.offset);
+	tap_ok(have_bar0,
+	       "BAR0 region is read/write, size 0x%llx at offset 0x%llx",
+	       (unsigned long long)bar0.size, (unsigned long long)bar0.offset);
 
 	/* 13: read first, the description prints what was read */
 	val = 0;
 	ok = have_bar0 && region_read32(device, bar0.offset, EDU_ID, &val);
-	tap(ok && val == EDU_ID_VALUE,
-	    "edu identification register reads 0x%08x (got 0x%08x)",
-	    EDU_ID_VALUE, val);
+	tap_ok(ok && val == EDU_ID_VALUE,
+	       "edu identification register reads 0x%08x (got 0x%08x)",
+	       EDU_ID_VALUE, val);
 
 	/* 14 */
 	val = 0;
 	ok = have_bar0 &&
 	     region_write32(device, bar0.offset, EDU_LIVENESS, pattern) &&
 	     region_read32(device, bar0.offset, EDU_LIVENESS, &val);
-	tap(ok && val == (uint32_t)~pattern,
-	    "edu liveness register inverts 0x%08x (got 0x%08x)", pattern, val);
+	tap_ok(ok && val == (uint32_t)~pattern,
+	       "edu liveness register inverts 0x%08x (got 0x%08x)", pattern,
+	       val);
 
 	if (device >= 0)
 		close(device);
@@ -264,9 +245,5 @@ int main(int argc, char **argv)
 	if (container >= 0)
 		close(container);
 
-	if (test_nr != NTESTS) {
-		diag("ran %d checks, planned %d", test_nr, NTESTS);
-		return 1;
-	}
-	return failures ? 1 : 0;
+	return tap_finish();
 }

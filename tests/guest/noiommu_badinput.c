@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "../../examples/noiommu.h"
+#include "raw_ioctl.h"
 #include "tap.h"
 
 #define NR_ROWS_BASE	50	/* rows of the table without dma-buf */
@@ -58,17 +59,6 @@ static int get_pa_raw(int fd, unsigned long req, void *arg)
 static int get_pa(void *arg)
 {
 	return get_pa_raw(nd.iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, arg);
-}
-
-static struct iommu_ioas_noiommu_get_pa req(__u32 ioas_id, __u64 iova,
-					    __u64 length)
-{
-	return (struct iommu_ioas_noiommu_get_pa){
-		.size = sizeof(struct iommu_ioas_noiommu_get_pa),
-		.ioas_id = ioas_id,
-		.iova = iova,
-		.length = length,
-	};
 }
 
 /*
@@ -124,7 +114,7 @@ static void row_success(const char *what, __u32 ioas_id, __u64 iova,
 			const char *va, __u64 length, __u64 expect_len,
 			__u64 max)
 {
-	struct iommu_ioas_noiommu_get_pa cmd = req(ioas_id, iova, length);
+	struct iommu_ioas_noiommu_get_pa cmd = pa_req(ioas_id, iova, length);
 	int got = get_pa(&cmd);
 
 	row(0, got, !got && answer_ok(&cmd, va, expect_len, max), "%s", what);
@@ -174,25 +164,6 @@ static void row_nocap(const char *what, struct iommu_ioas_noiommu_get_pa cmd)
 	row(EPERM, call.got, false, "%s", what);
 }
 
-static int attach(__u32 pt_id)
-{
-	struct vfio_device_attach_iommufd_pt at = {
-		.argsz = sizeof(at),
-		.pt_id = pt_id,
-	};
-
-	return ioctl(nd.device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) ?
-	       errno : 0;
-}
-
-static int detach(void)
-{
-	struct vfio_device_detach_iommufd_pt de = { .argsz = sizeof(de) };
-
-	return ioctl(nd.device_fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &de) ?
-	       errno : 0;
-}
-
 static int ioas_alloc(__u32 *id)
 {
 	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
@@ -208,21 +179,6 @@ static int destroy(__u32 id)
 	struct iommu_destroy d = { .size = sizeof(d), .id = id };
 
 	return ioctl(nd.iommufd, IOMMU_DESTROY, &d) ? errno : 0;
-}
-
-static int map_at(__u32 ioas_id, void *va, size_t len, __u64 iova)
-{
-	struct iommu_ioas_map map = {
-		.size = sizeof(map),
-		.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE |
-			 IOMMU_IOAS_MAP_FIXED_IOVA,
-		.ioas_id = ioas_id,
-		.user_va = (uintptr_t)va,
-		.length = len,
-		.iova = iova,
-	};
-
-	return ioctl(nd.iommufd, IOMMU_IOAS_MAP, &map) ? errno : 0;
 }
 
 /* Unmap everything in @ioas_id; the number of bytes unmapped, or -errno */
@@ -320,7 +276,7 @@ static void row_dmabuf_revoked(void)
 	const char *what = "revoked dma-buf of BAR0";
 	unsigned long long bar0 = 0;
 	char path[PATH_MAX], line[128];
-	struct iommu_ioas_noiommu_get_pa cmd = req(nd.ioas_id, mf.iova, 1);
+	struct iommu_ioas_noiommu_get_pa cmd = pa_req(nd.ioas_id, mf.iova, 1);
 	int fd, got, err;
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource",
@@ -354,11 +310,11 @@ static void row_dmabuf_revoked(void)
 		row(EINVAL, -1, false, "%s (no answer before the revoke)",
 		    what);
 	} else {
-		cmd = req(nd.ioas_id, mf.iova, 1);
+		cmd = pa_req(nd.ioas_id, mf.iova, 1);
 		row(EINVAL, get_pa(&cmd), false, "%s", what);
 	}
 	set_memory_enable(true);
-	cmd = req(nd.ioas_id, mf.iova, 1);
+	cmd = pa_req(nd.ioas_id, mf.iova, 1);
 	got = get_pa(&cmd);
 	tap_diag("dma-buf of BAR0 after memory decoding is back on: GET_PA %s",
 		 errno_name(got));
@@ -386,7 +342,7 @@ static void size_rows(void)
 	char *pages;
 	int got;
 
-	cmd = req(nd.ioas_id, A_IOVA, 1);
+	cmd = pa_req(nd.ioas_id, A_IOVA, 1);
 	cmd.size = 0;
 	row_errno("size 0", EINVAL, cmd);
 	cmd.size = 8;
@@ -398,13 +354,13 @@ static void size_rows(void)
 
 	/* Larger than the kernel knows, zero tail: accepted, tail untouched */
 	memset(&big, 0, sizeof(big));
-	big.cmd = req(nd.ioas_id, A_IOVA, 1);
+	big.cmd = pa_req(nd.ioas_id, A_IOVA, 1);
 	big.cmd.size = sizeof(big);
 	got = get_pa(&big);
 	row(0, got, !got && !big.tail && answer_ok(&big.cmd, a_va, 1, 1),
 	    "size 48, trailing 8 bytes zero");
 
-	big.cmd = req(nd.ioas_id, A_IOVA, 1);
+	big.cmd = pa_req(nd.ioas_id, A_IOVA, 1);
 	big.cmd.size = sizeof(big);
 	big.tail = 1ULL << 56;
 	row(E2BIG, get_pa(&big), false, "size 48, trailing bytes not zero");
@@ -413,7 +369,8 @@ static void size_rows(void)
 	if (!pages)
 		tap_bail("mmap: %s", strerror(errno));
 	memset(pages, 0, 2 * SZ_4K);
-	*(struct iommu_ioas_noiommu_get_pa *)pages = req(nd.ioas_id, A_IOVA, 1);
+	*(struct iommu_ioas_noiommu_get_pa *)pages =
+		pa_req(nd.ioas_id, A_IOVA, 1);
 	((struct iommu_ioas_noiommu_get_pa *)pages)->size = SZ_4K;
 	pages[SZ_4K - 1] = 1;
 	row(E2BIG, get_pa(pages), false,
@@ -424,7 +381,8 @@ static void size_rows(void)
 	    "size 4096, trailing bytes zero");
 
 	/* The zero check of the tail runs into a page it cannot read */
-	*(struct iommu_ioas_noiommu_get_pa *)pages = req(nd.ioas_id, A_IOVA, 1);
+	*(struct iommu_ioas_noiommu_get_pa *)pages =
+		pa_req(nd.ioas_id, A_IOVA, 1);
 	((struct iommu_ioas_noiommu_get_pa *)pages)->size = 2 * SZ_4K;
 	mprotect(pages + SZ_4K, SZ_4K, PROT_NONE);
 	row(EFAULT, get_pa(pages), false,
@@ -466,7 +424,7 @@ static void pointer_rows(void)
 	/* Valid request, but the answer cannot be written back */
 	mprotect(pages + SZ_4K, SZ_4K, PROT_READ | PROT_WRITE);
 	cmd = (struct iommu_ioas_noiommu_get_pa *)pages;
-	*cmd = req(nd.ioas_id, A_IOVA, 1);
+	*cmd = pa_req(nd.ioas_id, A_IOVA, 1);
 	mprotect(pages, SZ_4K, PROT_READ);
 	got = get_pa(cmd);
 	row(EFAULT, got, false, "argument read-only (answer not writable)");
@@ -475,14 +433,14 @@ static void pointer_rows(void)
 
 static void command_rows(void)
 {
-	struct iommu_ioas_noiommu_get_pa cmd = req(nd.ioas_id, A_IOVA, 1);
+	struct iommu_ioas_noiommu_get_pa cmd = pa_req(nd.ioas_id, A_IOVA, 1);
 
 	row(ENOTTY,
 	    get_pa_raw(nd.iommufd,
 		       _IOWR(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_NOIOMMU_GET_PA,
 			     struct iommu_ioas_noiommu_get_pa), &cmd),
 	    false, "command 0x95 encoded as _IOWR (size/direction bits)");
-	cmd = req(nd.ioas_id, A_IOVA, 1);
+	cmd = pa_req(nd.ioas_id, A_IOVA, 1);
 	row(ENOTTY, get_pa_raw(nd.device_fd, IOMMU_IOAS_NOIOMMU_GET_PA, &cmd),
 	    false, "GET_PA sent to the VFIO device fd");
 }
@@ -494,7 +452,7 @@ static bool resolve_ok(__u64 iova, const char *va, size_t len)
 
 	while (off < len) {
 		struct iommu_ioas_noiommu_get_pa cmd =
-			req(nd.ioas_id, iova + off, len - off);
+			pa_req(nd.ioas_id, iova + off, len - off);
 		int got = get_pa(&cmd);
 
 		if (got) {
@@ -543,12 +501,12 @@ static void setup(const char *bdf)
 	madvise(b_va, B_LEN, MADV_NOHUGEPAGE);
 	memset(b_va, 0x3c, B_LEN);
 
-	if (map_at(nd.ioas_id, a_va, SZ_2M, A_IOVA) ||
-	    map_at(nd.ioas_id, b_va, B_LEN, B_IOVA) ||
-	    map_at(nd.ioas_id, top_va, SZ_2M, TOP_IOVA))
+	if (map_at(&nd, nd.ioas_id, a_va, SZ_2M, A_IOVA) ||
+	    map_at(&nd, nd.ioas_id, b_va, B_LEN, B_IOVA) ||
+	    map_at(&nd, nd.ioas_id, top_va, SZ_2M, TOP_IOVA))
 		tap_bail("IOMMU_IOAS_MAP of A, B or the top of the IOVA space: %s",
 			 strerror(errno));
-	if (ioas_alloc(&ioas2) || map_at(ioas2, b_va, B_LEN, B_IOVA))
+	if (ioas_alloc(&ioas2) || map_at(&nd, ioas2, b_va, B_LEN, B_IOVA))
 		tap_bail("second IOAS: %s", strerror(errno));
 	ioas2_iova = B_IOVA;
 	dmabuf_supported = probe_dmabuf();
@@ -588,35 +546,35 @@ int main(int argc, char **argv)
 	row_success("last byte of B, length ULLONG_MAX", nd.ioas_id,
 		    B_IOVA + B_LEN - 1, b_va + B_LEN - 1, UINT64_MAX, 1, 1);
 	row_errno("hole: first byte after A", ENOENT,
-		  req(nd.ioas_id, A_IOVA + SZ_2M, 1));
+		  pa_req(nd.ioas_id, A_IOVA + SZ_2M, 1));
 	row_errno("hole: middle of the hole between A and B", ENOENT,
-		  req(nd.ioas_id, A_IOVA + SZ_2M + HOLE_LEN / 2 + 0x77, 1));
+		  pa_req(nd.ioas_id, A_IOVA + SZ_2M + HOLE_LEN / 2 + 0x77, 1));
 	row_errno("hole: last byte before B", ENOENT,
-		  req(nd.ioas_id, B_IOVA - 1, UINT64_MAX));
-	row_errno("iova 0 (never mapped)", ENOENT, req(nd.ioas_id, 0, 1));
+		  pa_req(nd.ioas_id, B_IOVA - 1, UINT64_MAX));
+	row_errno("iova 0 (never mapped)", ENOENT, pa_req(nd.ioas_id, 0, 1));
 	row_success("top mapping: iova ULONG_MAX - 1, the last accepted",
 		    nd.ioas_id, UINT64_MAX - 1, top_va + SZ_2M - 2, UINT64_MAX,
 		    2, 2);
 	row_errno("top mapping: iova ULONG_MAX (mapped, but too large)",
-		  EOVERFLOW, req(nd.ioas_id, UINT64_MAX, 1));
+		  EOVERFLOW, pa_req(nd.ioas_id, UINT64_MAX, 1));
 	row_errno("iova ULONG_MAX in an IOAS without that mapping", EOVERFLOW,
-		  req(ioas2, UINT64_MAX, 1));
+		  pa_req(ioas2, UINT64_MAX, 1));
 
 	/* Fields, in the SPEC's order of checks */
-	cmd = req(nd.ioas_id, A_IOVA, 1);
+	cmd = pa_req(nd.ioas_id, A_IOVA, 1);
 	cmd.flags = 1;
 	row_errno("flags 1", EOPNOTSUPP, cmd);
 	cmd.flags = 1U << 31;
 	row_errno("flags 0x80000000", EOPNOTSUPP, cmd);
-	cmd = req(nd.ioas_id, A_IOVA, 1);
+	cmd = pa_req(nd.ioas_id, A_IOVA, 1);
 	cmd.__reserved = 1;
 	row_errno("__reserved 1", EOPNOTSUPP, cmd);
-	row_errno("length 0", EINVAL, req(nd.ioas_id, A_IOVA, 0));
-	row_errno("ioas_id 0", ENOENT, req(0, A_IOVA, 1));
+	row_errno("length 0", EINVAL, pa_req(nd.ioas_id, A_IOVA, 0));
+	row_errno("ioas_id 0", ENOENT, pa_req(0, A_IOVA, 1));
 	row_errno("ioas_id 0xdead (never allocated)", ENOENT,
-		  req(0xdead, A_IOVA, 1));
+		  pa_req(0xdead, A_IOVA, 1));
 	row_errno("ioas_id of the device (object of another type)", ENOENT,
-		  req(nd.dev_id, A_IOVA, 1));
+		  pa_req(nd.dev_id, A_IOVA, 1));
 	got = ioas_alloc(&dead);
 	if (!got)
 		got = destroy(dead);
@@ -626,29 +584,29 @@ int main(int argc, char **argv)
 		row(ENOENT, -1, false, "ioas_id of a destroyed IOAS");
 	} else {
 		row_errno("ioas_id of a destroyed IOAS", ENOENT,
-			  req(dead, A_IOVA, 1));
+			  pa_req(dead, A_IOVA, 1));
 	}
 	row_errno("IOAS with no device attached, mapped iova", EOPNOTSUPP,
-		  req(ioas2, ioas2_iova, 1));
+		  pa_req(ioas2, ioas2_iova, 1));
 	row_errno("IOAS with no device attached, unmapped iova", ENOENT,
-		  req(ioas2, ioas2_iova + B_LEN, 1));
+		  pa_req(ioas2, ioas2_iova + B_LEN, 1));
 
-	got = detach();
+	got = detach_pt(&nd);
 	if (got)
 		tap_diag("VFIO_DEVICE_DETACH_IOMMUFD_PT: %s", strerror(got));
 	row_errno("device detached from the IOAS, mapped iova", EOPNOTSUPP,
-		  req(nd.ioas_id, A_IOVA, 1));
+		  pa_req(nd.ioas_id, A_IOVA, 1));
 	row_errno("device detached from the IOAS, unmapped iova", ENOENT,
-		  req(nd.ioas_id, A_IOVA + SZ_2M, 1));
-	got = attach(ioas2);
+		  pa_req(nd.ioas_id, A_IOVA + SZ_2M, 1));
+	got = attach_pt(&nd, ioas2);
 	if (got)
 		tap_diag("VFIO_DEVICE_ATTACH_IOMMUFD_PT(ioas2): %s",
 			 strerror(got));
 	row_errno("device attached to another IOAS, mapped iova", EOPNOTSUPP,
-		  req(nd.ioas_id, A_IOVA, 1));
+		  pa_req(nd.ioas_id, A_IOVA, 1));
 	row_success("device attached to another IOAS: that IOAS answers",
 		    ioas2, ioas2_iova, b_va, UINT64_MAX, 0, B_LEN);
-	got = attach(nd.ioas_id);
+	got = attach_pt(&nd, nd.ioas_id);
 	if (got)
 		tap_diag("VFIO_DEVICE_ATTACH_IOMMUFD_PT(ioas): %s",
 			 strerror(got));
@@ -656,23 +614,23 @@ int main(int argc, char **argv)
 		    nd.ioas_id, A_IOVA, a_va, UINT64_MAX, SZ_2M, SZ_2M);
 
 	row_nocap("no CAP_SYS_RAWIO, valid request",
-		  req(nd.ioas_id, A_IOVA, 1));
-	cmd = req(0xdead, UINT64_MAX, 0);
+		  pa_req(nd.ioas_id, A_IOVA, 1));
+	cmd = pa_req(0xdead, UINT64_MAX, 0);
 	cmd.flags = 1;
 	row_nocap("no CAP_SYS_RAWIO, flags 1, length 0, bad iova and IOAS",
 		  cmd);
 
 	/* Two faults at once: the first in the SPEC's order wins */
-	cmd = req(nd.ioas_id, A_IOVA, 0);
+	cmd = pa_req(nd.ioas_id, A_IOVA, 0);
 	cmd.flags = 1;
 	row_errno("order: flags 1 and length 0", EOPNOTSUPP, cmd);
-	cmd = req(nd.ioas_id, UINT64_MAX, 1);
+	cmd = pa_req(nd.ioas_id, UINT64_MAX, 1);
 	cmd.__reserved = 1;
 	row_errno("order: __reserved 1 and iova ULONG_MAX", EOPNOTSUPP, cmd);
 	row_errno("order: length 0 and iova ULONG_MAX", EINVAL,
-		  req(nd.ioas_id, UINT64_MAX, 0));
+		  pa_req(nd.ioas_id, UINT64_MAX, 0));
 	row_errno("order: iova ULONG_MAX and unknown ioas_id", EOVERFLOW,
-		  req(0xdead, UINT64_MAX, 1));
+		  pa_req(0xdead, UINT64_MAX, 1));
 
 	size_rows();
 	pointer_rows();
@@ -689,7 +647,7 @@ int main(int argc, char **argv)
 	       "after the bad inputs: GET_PA resolves A, B and the top mapping to what pagemap says");
 
 	unmapped = unmap_all(nd.ioas_id);
-	cmd = req(nd.ioas_id, A_IOVA, 1);
+	cmd = pa_req(nd.ioas_id, A_IOVA, 1);
 	got = get_pa(&cmd);
 	ok = unmapped == (long long)(2 * SZ_2M + B_LEN) && got == ENOENT;
 	if (!ok)
@@ -699,7 +657,7 @@ int main(int argc, char **argv)
 	tap_ok(ok, "unmap of the whole IOAS returns exactly the %lu mapped bytes; GET_PA then ENOENT",
 	       2 * SZ_2M + B_LEN);
 
-	got = detach();
+	got = detach_pt(&nd);
 	ok = !got && unmap_all(ioas2) == B_LEN && !destroy(ioas2) &&
 	     !destroy(nd.ioas_id);
 	if (!ok)

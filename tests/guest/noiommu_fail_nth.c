@@ -16,29 +16,17 @@
  *
  * usage: noiommu_fail_nth BDF
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
+#define _GNU_SOURCE
 #include <sys/syscall.h>
-#include <unistd.h>
 
-#include <linux/iommufd.h>
-#include <linux/vfio.h>
+#include "../../examples/noiommu.h"
+#include "tap.h"
 
 #define MAX_ITERATIONS	5000
 #define BUF_4K_LEN	(16 * 4096UL)
 #define BUF_2M_LEN	(2UL << 20)
 
-static const char *bdf;
-static char cdev[PATH_MAX];
+static struct noiommu_dev dev;	/* bdf and cdev; each session has its fds */
 static int nth_fd = -1;
 static void *buf_4k, *buf_2m;
 
@@ -60,18 +48,6 @@ enum step {
 	STEP_TEARDOWN,
 };
 
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
-
 /* Let every allocation be injected, and keep the console quiet */
 static int setup_fault_injection(void)
 {
@@ -83,7 +59,7 @@ static int setup_fault_injection(void)
 	    write_file("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N") ||
 	    write_file("/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem", "N"))
 		return -1;
-	for (i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(quiet); i++) {
 		snprintf(path, sizeof(path), "/sys/kernel/debug/%s/verbose",
 			 quiet[i]);
 		if (write_file(path, "0"))
@@ -119,44 +95,28 @@ static bool nth_disable(void)
 	return n > 0 && atoi(val) == 0;
 }
 
-static void find_cdev(void)
+/*
+ * pagemap's physical address of @va, 0 if unknown. The file is opened for
+ * each lookup: lookups run with the injection on, and what they allocate
+ * is part of what a sweep covers.
+ */
+static __u64 va_to_pa(const void *va)
 {
-	char dir[PATH_MAX];
-	struct dirent *e;
-	DIR *d;
-
-	cdev[0] = 0;
-	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
-	d = opendir(dir);
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, "noiommu-vfio", 12))
-			snprintf(cdev, sizeof(cdev), "/dev/vfio/devices/%s",
-				 e->d_name);
-	closedir(d);
-}
-
-static __u64 pagemap_pa(const void *va)
-{
-	__u64 entry = 0;
 	int fd = open("/proc/self/pagemap", O_RDONLY);
+	__u64 pa;
 
 	if (fd < 0)
 		return 0;
-	if (pread(fd, &entry, sizeof(entry), (uintptr_t)va / 4096 * 8) != 8)
-		entry = 0;
+	pa = pagemap_pa(fd, va);
 	close(fd);
-	if (!(entry >> 63) || !(entry & ((1ULL << 55) - 1)))
-		return 0;
-	return (entry & ((1ULL << 55) - 1)) * 4096 + (uintptr_t)va % 4096;
+	return pa;
 }
 
 static int do_open_bind(struct session *s)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 
-	s->device_fd = open(cdev, O_RDWR);
+	s->device_fd = open(dev.cdev, O_RDWR);
 	if (s->device_fd < 0)
 		return -1;
 	s->iommufd = open("/dev/iommu", O_RDWR);
@@ -214,7 +174,7 @@ static int check_get_pa(struct session *s, __u64 iova, const char *va,
 		if (!pa.length || pa.length > len - off)
 			return -2;
 		for (p = 0; p < pa.length; p += 4096)
-			if (pagemap_pa(va + off + p) != pa.out_phys + p)
+			if (va_to_pa(va + off + p) != pa.out_phys + p)
 				return -2;
 	}
 	return 0;
@@ -303,7 +263,8 @@ static const struct path paths[] = {
 	{ "detach, unbind and close", STEP_TEARDOWN, STEP_TEARDOWN },
 };
 
-static bool sweep(const struct path *p, int nr)
+/* Sweep one path; its result if it passes, false after a diagnostic if not */
+static bool sweep(const struct path *p)
 {
 	unsigned int nth, points = 0, errors = 0, handled = 0;
 	int err, ret;
@@ -318,14 +279,14 @@ static bool sweep(const struct path *p, int nr)
 		session_close(&s);
 
 		if (ret == -2) {
-			printf("#   %s: injection %u gave a wrong answer\n",
-			       p->name, nth);
+			tap_diag("  %s: injection %u gave a wrong answer",
+				 p->name, nth);
 			return false;
 		}
 		if (!injected) {
 			if (ret) {
-				printf("#   %s: failed without injection: %s\n",
-				       p->name, strerror(err));
+				tap_diag("  %s: failed without injection: %s",
+					 p->name, strerror(err));
 				return false;
 			}
 			break;
@@ -334,67 +295,60 @@ static bool sweep(const struct path *p, int nr)
 		if (ret) {
 			errors++;
 			if (err != ENOMEM && err != EFAULT && err != ENOSPC)
-				printf("#   %s: injection %u reached userspace as %s\n",
-				       p->name, nth, strerror(err));
+				tap_diag("  %s: injection %u reached userspace as %s",
+					 p->name, nth, strerror(err));
 		} else {
 			handled++;
 		}
 		if (!device_usable()) {
-			printf("#   %s: device unusable after injection %u\n",
-			       p->name, nth);
+			tap_diag("  %s: device unusable after injection %u",
+				 p->name, nth);
 			return false;
 		}
 	}
 	if (nth > MAX_ITERATIONS) {
-		printf("#   %s: still injecting after %u allocations\n", p->name,
-		       MAX_ITERATIONS);
+		tap_diag("  %s: still injecting after %u allocations", p->name,
+			 MAX_ITERATIONS);
 		return false;
 	}
 	if (!points) {
-		printf("#   %s: no allocation to inject\n", p->name);
+		tap_diag("  %s: no allocation to inject", p->name);
 		return false;
 	}
-	printf("ok %d - %s: %u injection points, %u failed with an error, %u handled by the kernel, device usable after each\n",
-	       nr, p->name, points, errors, handled);
-	return true;
+	return tap_ok(true, "%s: %u injection points, %u failed with an error, %u handled by the kernel, device usable after each",
+		      p->name, points, errors, handled);
 }
 
 int main(int argc, char *argv[])
 {
-	unsigned int i, nr = sizeof(paths) / sizeof(paths[0]);
-	int failed = 0;
+	unsigned int i, nr = ARRAY_SIZE(paths);
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s BDF\n", argv[0]);
 		return 2;
 	}
-	bdf = argv[1];
-	printf("1..%u\n", nr + 1);
-	fflush(stdout);
+	tap_plan(nr + 1);
 
-	find_cdev();
+	copy_str(dev.bdf, sizeof(dev.bdf), argv[1]);
+	find_cdev(&dev, "noiommu-vfio");
 	buf_4k = mmap(NULL, BUF_4K_LEN, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	buf_2m = mmap(NULL, BUF_2M_LEN, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-	if (!cdev[0] || buf_4k == MAP_FAILED || buf_2m == MAP_FAILED ||
+	if (!dev.cdev[0] || buf_4k == MAP_FAILED || buf_2m == MAP_FAILED ||
 	    setup_fault_injection() || !device_usable()) {
-		printf("not ok 1 - setup: cdev %s, buffers, fault injection (debugfs, fail-nth), a clean run\n",
-		       cdev[0] ? cdev : "missing");
+		tap_ok(false, "setup: cdev %s, buffers, fault injection (debugfs, fail-nth), a clean run",
+		       dev.cdev[0] ? dev.cdev : "missing");
 		for (i = 0; i < nr; i++)
-			printf("not ok %u - %s: not run\n", i + 2, paths[i].name);
-		return 1;
+			tap_ok(false, "%s: not run", paths[i].name);
+		return tap_finish();
 	}
 	memset(buf_4k, 0x33, BUF_4K_LEN);
 	memset(buf_2m, 0x44, BUF_2M_LEN);
-	printf("ok 1 - setup: %s, fault injection on\n", cdev);
+	tap_ok(true, "setup: %s, fault injection on", dev.cdev);
 
-	for (i = 0; i < nr; i++) {
-		fflush(stdout);
-		if (!sweep(&paths[i], i + 2)) {
-			printf("not ok %u - %s\n", i + 2, paths[i].name);
-			failed++;
-		}
-	}
-	return failed ? 1 : 0;
+	for (i = 0; i < nr; i++)
+		if (!sweep(&paths[i]))
+			tap_ok(false, "%s", paths[i].name);
+	return tap_finish();
 }

@@ -8,75 +8,39 @@
  *
  * usage: noiommu_lifetime BDF     (prints TAP)
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
+#define _GNU_SOURCE
 #include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <linux/iommufd.h>
-#include <linux/vfio.h>
+#include "../../examples/noiommu.h"
+#include "tap.h"
 
 #define NR_TESTS 6
 #define BUF_LEN (2UL << 20)
 
 static const char *bdf;
-static int test_nr;
-static int failed;
 
-/* One TAP line; a failed check also prints why, as a diagnostic. */
-static void tap(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", ok ? "" : "not ", ++test_nr);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (!ok)
-		failed++;
-}
-
+/* Why a step failed, as a diagnostic under the result it makes fail */
 static void diag(const char *what)
 {
-	printf("#   %s: %s\n", what, strerror(errno));
+	tap_diag("  %s: %s", what, strerror(errno));
 }
 
-/* Find /dev/vfio/devices/noiommu-vfioN of bdf; empty string if none. */
-static void cdev_path(char *path, size_t len)
+/*
+ * Start @nd afresh for bdf and look for its noiommu-vfioN cdev: true, with
+ * /dev/vfio/devices/noiommu-vfioN in nd->cdev, if there is one.
+ */
+static bool lookup_cdev(struct noiommu_dev *nd)
 {
-	char dir[PATH_MAX];
-	struct dirent *e;
-	DIR *d;
-
-	path[0] = 0;
-	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
-	d = opendir(dir);
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, "noiommu-vfio", 12))
-			snprintf(path, len, "/dev/vfio/devices/%s", e->d_name);
-	closedir(d);
+	memset(nd, 0, sizeof(*nd));
+	nd->device_fd = -1;
+	nd->iommufd = -1;
+	copy_str(nd->bdf, sizeof(nd->bdf), bdf);
+	return find_cdev(nd, "noiommu-vfio");
 }
 
 struct session {
-	int device_fd;
-	int iommufd;
-	__u32 ioas_id;
+	struct noiommu_dev nd;	/* device fd, iommufd, IOAS; no BAR mapped */
 	void *buf;
 	__u64 iova;
 };
@@ -84,39 +48,21 @@ struct session {
 /*
  * Open the cdev, bind, attach an IOAS, map a buffer (a 2M hugepage when
  * one is free, else 4K pages) and resolve it with GET_PA. Returns 0, or -1
- * after printing which step failed.
+ * after printing which step failed. BAR0 is not mapped: a mapping would
+ * keep the device file open after its fd is closed.
  */
 static int session_open(struct session *s)
 {
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-	struct vfio_device_attach_iommufd_pt attach = {
-		.argsz = sizeof(attach),
-	};
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	struct iommu_ioas_map map = {
-		.size = sizeof(map),
-		.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
-		.length = BUF_LEN,
-	};
-	struct iommu_ioas_noiommu_get_pa pa = { .size = sizeof(pa) };
-	char path[PATH_MAX];
+	struct noiommu_dev *nd = &s->nd;
+	__u64 len = BUF_LEN, pa = 0;
 
-	cdev_path(path, sizeof(path));
-	s->device_fd = open(path, O_RDWR);
-	if (s->device_fd < 0)
-		return diag("open cdev"), -1;
-	s->iommufd = open("/dev/iommu", O_RDWR);
-	if (s->iommufd < 0)
-		return diag("open /dev/iommu"), -1;
-	bind.iommufd = s->iommufd;
-	if (ioctl(s->device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
-		return diag("VFIO_DEVICE_BIND_IOMMUFD"), -1;
-	if (ioctl(s->iommufd, IOMMU_IOAS_ALLOC, &alloc))
-		return diag("IOMMU_IOAS_ALLOC"), -1;
-	s->ioas_id = alloc.out_ioas_id;
-	attach.pt_id = s->ioas_id;
-	if (ioctl(s->device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
-		return diag("VFIO_DEVICE_ATTACH_IOMMUFD_PT"), -1;
+	s->buf = MAP_FAILED;
+	if (!lookup_cdev(nd)) {
+		tap_diag("  no noiommu-vfio cdev for %s", bdf);
+		return -1;
+	}
+	if (open_cdev(nd) || bind_and_attach(nd))
+		return tap_diag("  %s", nd->err), -1;
 
 	s->buf = mmap(NULL, BUF_LEN, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
@@ -126,21 +72,12 @@ static int session_open(struct session *s)
 	if (s->buf == MAP_FAILED)
 		return diag("mmap"), -1;
 	memset(s->buf, 0x11, BUF_LEN);
-	map.ioas_id = s->ioas_id;
-	map.user_va = (uintptr_t)s->buf;
-	if (ioctl(s->iommufd, IOMMU_IOAS_MAP, &map))
-		return diag("IOMMU_IOAS_MAP"), -1;
-	s->iova = map.iova;
-
-	pa.ioas_id = s->ioas_id;
-	pa.iova = s->iova;
-	pa.length = BUF_LEN;
-	if (ioctl(s->iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &pa))
-		return diag("IOMMU_IOAS_NOIOMMU_GET_PA"), -1;
-	if (!pa.out_phys || !pa.length) {
-		printf("#   GET_PA answered phys %#llx length %llu\n",
-		       (unsigned long long)pa.out_phys,
-		       (unsigned long long)pa.length);
+	if (noiommu_map(nd, s->buf, BUF_LEN, &s->iova, false) ||
+	    noiommu_get_pa(nd, s->iova, &len, &pa))
+		return tap_diag("  %s", nd->err), -1;
+	if (!pa) {
+		tap_diag("  GET_PA answered phys %#llx length %llu",
+			 (unsigned long long)pa, (unsigned long long)len);
 		return -1;
 	}
 	return 0;
@@ -152,8 +89,7 @@ static bool device_usable(void)
 	struct session s;
 	bool ok = !session_open(&s);
 
-	close(s.device_fd);
-	close(s.iommufd);
+	noiommu_close(&s.nd);
 	munmap(s.buf, BUF_LEN);
 	return ok;
 }
@@ -163,11 +99,11 @@ static void test_close_iommufd_first(void)
 	struct session s;
 	bool ok = !session_open(&s);
 
-	ok = !close(s.iommufd) && ok;
-	ok = !close(s.device_fd) && ok;
+	ok = !close(s.nd.iommufd) && ok;
+	ok = !close(s.nd.device_fd) && ok;
 	munmap(s.buf, BUF_LEN);
-	tap(ok && device_usable(),
-	    "close the iommufd before the device fd, then reuse the device");
+	tap_ok(ok && device_usable(),
+	       "close the iommufd before the device fd, then reuse the device");
 }
 
 static void test_close_device_first(void)
@@ -177,21 +113,21 @@ static void test_close_device_first(void)
 	bool ok = !session_open(&s);
 	int ret;
 
-	ok = !close(s.device_fd) && ok;
+	ok = !close(s.nd.device_fd) && ok;
 	/* The IOAS outlives the device, but nothing stores it in software */
-	pa.ioas_id = s.ioas_id;
+	pa.ioas_id = s.nd.ioas_id;
 	pa.iova = s.iova;
 	pa.length = 1;
-	ret = ioctl(s.iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &pa);
+	ret = ioctl(s.nd.iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &pa);
 	if (ret != -1 || errno != EOPNOTSUPP) {
-		printf("#   GET_PA after closing the device: ret %d errno %d, expected EOPNOTSUPP\n",
-		       ret, errno);
+		tap_diag("  GET_PA after closing the device: ret %d errno %d, expected EOPNOTSUPP",
+			 ret, errno);
 		ok = false;
 	}
-	ok = !close(s.iommufd) && ok;
+	ok = !close(s.nd.iommufd) && ok;
 	munmap(s.buf, BUF_LEN);
-	tap(ok && device_usable(),
-	    "close the device fd before the iommufd, then reuse the device");
+	tap_ok(ok && device_usable(),
+	       "close the device fd before the iommufd, then reuse the device");
 }
 
 static void test_exit_with_everything(void)
@@ -207,20 +143,8 @@ static void test_exit_with_everything(void)
 		_exit(session_open(&s) ? 1 : 0);
 	}
 	waitpid(pid, &status, 0);
-	tap(WIFEXITED(status) && !WEXITSTATUS(status) && device_usable(),
-	    "a process exits with the device bound, attached and mapped");
-}
-
-static int sysfs_write(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
+	tap_ok(WIFEXITED(status) && !WEXITSTATUS(status) && device_usable(),
+	       "a process exits with the device bound, attached and mapped");
 }
 
 /* Wait up to @ms for @pid; returns true if it exited with status 0. */
@@ -246,16 +170,19 @@ static bool wait_ok(pid_t pid, int ms, bool *exited)
  */
 static void test_unbind_while_open(void)
 {
-	char path[PATH_MAX], unbind[PATH_MAX];
-	bool exited = false, done;
+	struct noiommu_dev after;
+	char unbind[PATH_MAX];
+	bool exited = false, done, left;
 	int ready[2];
 	pid_t holder, unbinder;
 	char c = 0;
 
 	snprintf(unbind, sizeof(unbind), "/sys/bus/pci/devices/%s/driver/unbind",
 		 bdf);
-	if (pipe(ready))
-		return tap(false, "unbind from vfio-pci while the cdev is bound");
+	if (pipe(ready)) {
+		tap_ok(false, "unbind from vfio-pci while the cdev is bound");
+		return;
+	}
 
 	holder = fork();
 	if (!holder) {
@@ -270,17 +197,18 @@ static void test_unbind_while_open(void)
 	if (read(ready[0], &c, 1) != 1 || c != 'R') {
 		kill(holder, SIGKILL);
 		waitpid(holder, NULL, 0);
-		return tap(false, "unbind from vfio-pci while the cdev is bound");
+		tap_ok(false, "unbind from vfio-pci while the cdev is bound");
+		return;
 	}
 
 	unbinder = fork();
 	if (!unbinder)
-		_exit(sysfs_write(unbind, bdf) ? 1 : 0);
+		_exit(write_file(unbind, bdf) ? 1 : 0);
 
 	/* The unbind may wait for the holder ... */
 	done = wait_ok(unbinder, 2000, &exited);
-	printf("#   the unbind %s\n", exited ? "completed at once" :
-	       "waits for the process holding the device");
+	tap_diag("  the unbind %s", exited ? "completed at once" :
+		 "waits for the process holding the device");
 
 	/* ... and must complete once it is gone */
 	kill(holder, SIGKILL);
@@ -288,35 +216,34 @@ static void test_unbind_while_open(void)
 	if (!exited)
 		done = wait_ok(unbinder, 60000, &exited);
 	if (!done)
-		printf("#   the unbind %s\n",
-		       exited ? "failed" : "did not complete within 60s");
-	cdev_path(path, sizeof(path));
-	if (path[0])
-		printf("#   %s still exists after the unbind\n", path);
-	tap(done && !path[0],
-	    "unbind from vfio-pci while the device is held, then it completes");
+		tap_diag("  the unbind %s",
+			 exited ? "failed" : "did not complete within 60s");
+	left = lookup_cdev(&after);
+	if (left)
+		tap_diag("  %s still exists after the unbind", after.cdev);
+	tap_ok(done && !left,
+	       "unbind from vfio-pci while the device is held, then it completes");
 	close(ready[0]);
 	close(ready[1]);
 }
 
 static void test_rebind(void)
 {
-	char path[PATH_MAX];
-	bool ok;
+	struct noiommu_dev again;
+	bool ok, found = false;
 	int i;
 
 	/* driver_override still says vfio-pci */
-	ok = !sysfs_write("/sys/bus/pci/drivers_probe", bdf);
-	for (i = 0; i < 100; i++) {
-		cdev_path(path, sizeof(path));
-		if (path[0])
-			break;
-		usleep(20000);
+	ok = !write_file("/sys/bus/pci/drivers_probe", bdf);
+	for (i = 0; i < 100 && !found; i++) {
+		found = lookup_cdev(&again);
+		if (!found)
+			usleep(20000);
 	}
-	if (!path[0])
-		printf("#   no noiommu-vfio cdev after binding %s again\n", bdf);
-	tap(ok && path[0] && device_usable(),
-	    "bind the device to vfio-pci again and use it");
+	if (!found)
+		tap_diag("  no noiommu-vfio cdev after binding %s again", bdf);
+	tap_ok(ok && found && device_usable(),
+	       "bind the device to vfio-pci again and use it");
 }
 
 int main(int argc, char *argv[])
@@ -327,12 +254,12 @@ int main(int argc, char *argv[])
 	}
 	bdf = argv[1];
 
-	printf("1..%d\n", NR_TESTS);
+	tap_plan(NR_TESTS);
 	test_close_iommufd_first();
 	test_close_device_first();
 	test_exit_with_everything();
 	test_unbind_while_open();
 	test_rebind();
-	tap(device_usable(), "the device works at the end");
-	return failed ? 1 : 0;
+	tap_ok(device_usable(), "the device works at the end");
+	return tap_finish();
 }

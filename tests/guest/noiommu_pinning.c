@@ -32,6 +32,7 @@
 #include <linux/mempolicy.h>
 
 #include "../../examples/noiommu.h"
+#include "tap.h"
 
 #define NR_TESTS	10
 #define SMALL_PAGES	8	/* pinned 4K pages */
@@ -44,8 +45,6 @@
 /* DMA sources at the start of the hugepage: one chunk per destination */
 #define SRC_LEN		((SMALL_CHUNKS + HUGE_CHUNKS) * CHUNK)
 _Static_assert(SRC_LEN <= HUGE_DST_OFF, "DMA sources overlap destinations");
-#define PAGEMAP_PRESENT	(1ULL << 63)
-#define PAGEMAP_PFN	((1ULL << 55) - 1)
 
 /* A buffer and where its 4K pages are, before and after the pressure */
 struct buf {
@@ -63,22 +62,6 @@ static struct noiommu_dev nd;
 static struct buf small = { .name = "4K-page buffer" };
 static struct buf huge = { .name = "2M hugepage" };
 static struct buf locked = { .name = "mlock()-only buffer" };
-static int test_nr;
-static int failed;
-
-static void tap(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", ok ? "" : "not ", ++test_nr);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (!ok)
-		failed++;
-}
 
 static size_t pages(const struct buf *b)
 {
@@ -101,7 +84,7 @@ static void read_pagemap(const struct buf *b, __u64 *out)
 	close(fd);
 	for (i = 0; i < pages(b); i++)
 		out[i] = out[i] & PAGEMAP_PRESENT ?
-			 (out[i] & PAGEMAP_PFN) * SZ_4K : 0;
+			 (out[i] & PAGEMAP_PFN_MASK) * SZ_4K : 0;
 }
 
 /* GET_PA of every 4K page of @b; false (with a diagnostic) on error */
@@ -211,7 +194,7 @@ static void test_get_pa_matches_pagemap(void)
 	       small.name, (unsigned long long)small.pa[0], huge.name,
 	       (unsigned long long)huge.pa[0], locked.name,
 	       (unsigned long long)locked.map[0]);
-	tap(ok, "before: GET_PA of every 4K page of both pinned buffers equals /proc/self/pagemap");
+	tap_ok(ok, "before: GET_PA of every 4K page of both pinned buffers equals /proc/self/pagemap");
 }
 
 /* Nodes that have memory, from /sys/devices/system/node/has_memory */
@@ -322,8 +305,8 @@ static void test_move_pages(void)
 	r_small = migrate_buf(&small, SZ_4K, to);
 	r_huge = migrate_buf(&huge, SZ_2M, to);
 	r_locked = migrate_buf(&locked, SZ_4K, to);
-	tap(r_small >= 0 && r_huge >= 0 && r_locked >= 0,
-	    "move_pages(2) to node %d accepted all three buffers", to);
+	tap_ok(r_small >= 0 && r_huge >= 0 && r_locked >= 0,
+	       "move_pages(2) to node %d accepted all three buffers", to);
 }
 
 static unsigned long meminfo_kb(const char *name)
@@ -398,15 +381,11 @@ static void test_compaction(void)
 	struct buf frag = { .name = "fragmentation area" };
 	size_t moved = 0, left = 0, i;
 	bool ok, fragmented;
-	int fd;
 
 	fragmented = fragment_memory(&frag);
-	fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
-	ok = fd >= 0 && write(fd, "1", 1) == 1;
+	ok = !write_file("/proc/sys/vm/compact_memory", "1");
 	if (!ok)
 		printf("# compact_memory: %s\n", strerror(errno));
-	if (fd >= 0)
-		close(fd);
 	if (fragmented) {
 		read_pagemap(&frag, frag.map_after);
 		for (i = 0; i < pages(&frag); i++) {
@@ -419,7 +398,7 @@ static void test_compaction(void)
 	}
 	free(frag.map);
 	free(frag.map_after);
-	tap(ok, "compaction: wrote 1 to /proc/sys/vm/compact_memory");
+	tap_ok(ok, "compaction: wrote 1 to /proc/sys/vm/compact_memory");
 }
 
 static void test_unchanged(struct buf *b)
@@ -428,7 +407,8 @@ static void test_unchanged(struct buf *b)
 
 	if (ok)
 		ok = !count_moved(b, b->pa, b->pa_after, "GET_PA");
-	tap(ok, "after: GET_PA of every 4K page of the %s is unchanged", b->name);
+	tap_ok(ok, "after: GET_PA of every 4K page of the %s is unchanged",
+	       b->name);
 }
 
 /* The process still maps the pinned pages, not copies of them */
@@ -442,7 +422,7 @@ static void test_still_mapped(void)
 			    "GET_PA vs pagemap") +
 		count_moved(&huge, huge.pa, huge.map_after,
 			    "GET_PA vs pagemap");
-	tap(!moved, "after: /proc/self/pagemap of both pinned buffers still equals GET_PA");
+	tap_ok(!moved, "after: /proc/self/pagemap of both pinned buffers still equals GET_PA");
 }
 
 /*
@@ -479,9 +459,9 @@ static void test_dma_small(void)
 
 	for (n = 0; n < SMALL_CHUNKS; n++)
 		ok += dma_lands(&small, n * CHUNK, n);
-	tap(ok == SMALL_CHUNKS,
-	    "after: edu DMA to the GET_PA addresses lands in every 4K page of the %s (%u of %u chunks)",
-	    small.name, ok, SMALL_CHUNKS);
+	tap_ok(ok == SMALL_CHUNKS,
+	       "after: edu DMA to the GET_PA addresses lands in every 4K page of the %s (%u of %lu chunks)",
+	       small.name, ok, SMALL_CHUNKS);
 }
 
 static void test_dma_huge(void)
@@ -491,9 +471,9 @@ static void test_dma_huge(void)
 	for (n = 0; n < HUGE_CHUNKS; n++)
 		ok += dma_lands(&huge, HUGE_DST_OFF + n * HUGE_STRIDE,
 				SMALL_CHUNKS + n);
-	tap(ok == HUGE_CHUNKS,
-	    "after: edu DMA to the GET_PA addresses lands across the %s (%u of %u chunks)",
-	    huge.name, ok, HUGE_CHUNKS);
+	tap_ok(ok == HUGE_CHUNKS,
+	       "after: edu DMA to the GET_PA addresses lands across the %s (%u of %u chunks)",
+	       huge.name, ok, HUGE_CHUNKS);
 }
 
 /* Report what mlock() alone gave; assert only what it guarantees. */
@@ -514,9 +494,9 @@ static void test_mlock_only(void)
 	       pages(&small) + pages(&huge));
 	if (moved)
 		printf("# a driver that read pagemap before would now DMA into memory it no longer owns\n");
-	tap(!absent && !bad,
-	    "%s: every page still present with its contents (its address may change: %zu of %d did)",
-	    locked.name, moved, MLOCK_PAGES);
+	tap_ok(!absent && !bad,
+	       "%s: every page still present with its contents (its address may change: %zu of %d did)",
+	       locked.name, moved, MLOCK_PAGES);
 }
 
 int main(int argc, char *argv[])
@@ -525,17 +505,16 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "usage: %s BDF\n", argv[0]);
 		return 2;
 	}
-	printf("1..%d\n", NR_TESTS);
+	tap_plan(NR_TESTS);
 	/* madvise(MADV_NOHUGEPAGE) may not exist: no THP anywhere instead */
 	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
 		printf("# PR_SET_THP_DISABLE: %s\n", strerror(errno));
 	if (!setup(argv[1])) {
-		printf("# %s\n", nd.err);
-		tap(false, "setup: cdev bound, IOAS attached, buffers mapped");
-		printf("Bail out! no setup, nothing else can be tested\n");
-		return 1;
+		tap_diag("%s", nd.err);
+		tap_ok(false, "setup: cdev bound, IOAS attached, buffers mapped");
+		tap_bail("no setup, nothing else can be tested");
 	}
-	tap(true, "setup: cdev bound, IOAS attached, 4K pages and a 2M hugepage mapped");
+	tap_ok(true, "setup: cdev bound, IOAS attached, 4K pages and a 2M hugepage mapped");
 	test_get_pa_matches_pagemap();
 	test_move_pages();
 	test_compaction();
@@ -546,5 +525,5 @@ int main(int argc, char *argv[])
 	test_dma_huge();
 	test_mlock_only();
 	noiommu_close(&nd);
-	return failed ? 1 : 0;
+	return tap_finish();
 }

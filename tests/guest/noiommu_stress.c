@@ -41,6 +41,7 @@
 #include <pthread.h>
 
 #include "../../examples/noiommu.h"
+#include "raw_ioctl.h"
 #include "tap.h"
 
 #define NR_TESTS	11
@@ -213,25 +214,6 @@ static int unmap_range(__u32 ioas_id, __u64 iova, __u64 len,
 		return errno;
 	*unmapped = un.length;
 	return 0;
-}
-
-static int attach_to(__u32 pt_id)
-{
-	struct vfio_device_attach_iommufd_pt at = {
-		.argsz = sizeof(at),
-		.pt_id = pt_id,
-	};
-
-	return ioctl(nd.device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) ?
-	       errno : 0;
-}
-
-static int detach(void)
-{
-	struct vfio_device_detach_iommufd_pt de = { .argsz = sizeof(de) };
-
-	return ioctl(nd.device_fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &de) ?
-	       errno : 0;
 }
 
 /* ---- readers ---- */
@@ -554,13 +536,15 @@ static void *attacher(void *arg)
 
 		bump(&att_seq);
 		if (next == ON_NONE) {
-			err = detach();
+			err = detach_pt(&nd);
 			c.detaches++;
 		} else if (on == ON_NONE) {
-			err = attach_to(next == ON_IOAS1 ? nd.ioas_id : ioas2);
+			err = attach_pt(&nd, next == ON_IOAS1 ?
+					     nd.ioas_id : ioas2);
 			c.attaches++;
 		} else {
-			err = attach_to(next == ON_IOAS1 ? nd.ioas_id : ioas2);
+			err = attach_pt(&nd, next == ON_IOAS1 ?
+					     nd.ioas_id : ioas2);
 			c.replaces++;
 		}
 		if (!err)
@@ -663,21 +647,6 @@ static int parse_seconds(int argc, char **argv)
 	return secs;
 }
 
-static int map_at(__u32 ioas_id, void *va, size_t len, __u64 iova)
-{
-	struct iommu_ioas_map map = {
-		.size = sizeof(map),
-		.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE |
-			 IOMMU_IOAS_MAP_FIXED_IOVA,
-		.ioas_id = ioas_id,
-		.user_va = (uintptr_t)va,
-		.length = len,
-		.iova = iova,
-	};
-
-	return ioctl(nd.iommufd, IOMMU_IOAS_MAP, &map) ? errno : 0;
-}
-
 static bool setup(const char *bdf)
 {
 	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
@@ -700,7 +669,7 @@ static bool setup(const char *bdf)
 		tap_diag("hugepage %d at PA %#llx", i,
 			 (unsigned long long)pagemap_pa(pagemap_fd,
 							hp + i * SZ_2M));
-	err = map_at(ioas2, hp, SZ_2M, IOAS2_IOVA);
+	err = map_at(&nd, ioas2, hp, SZ_2M, IOAS2_IOVA);
 	if (err)
 		return nd_fail(&nd, "IOMMU_IOAS_MAP in the second IOAS: %s",
 			       strerror(err)), false;
@@ -830,7 +799,7 @@ int main(int argc, char **argv)
 	/* Afterwards: the device back on IOAS1, every slot mapped */
 	ok = true;
 	if (att_on != ON_IOAS1) {
-		err = attach_to(nd.ioas_id);
+		err = attach_pt(&nd, nd.ioas_id);
 		if (err)
 			fail("attach after the stress: %s", strerror(err));
 		ok = !err;
@@ -864,7 +833,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)total_len, errno_name(err),
 	       (unsigned long long)unmapped);
 
-	ok = !detach();
+	ok = !detach_pt(&nd);
 	ok = ok && !unmap_range(ioas2, 0, UINT64_MAX, &unmapped) &&
 	     unmapped == SZ_2M;
 	d1.id = nd.ioas_id;

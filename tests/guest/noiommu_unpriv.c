@@ -35,6 +35,7 @@
 #include <sys/wait.h>
 
 #include "../../examples/noiommu.h"
+#include "raw_ioctl.h"
 #include "tap.h"
 
 #define NR_TESTS	17
@@ -96,17 +97,6 @@ static int open_err(const char *path)
 		return errno;
 	close(fd);
 	return 0;
-}
-
-static struct iommu_ioas_noiommu_get_pa pa_req(__u32 ioas_id, __u64 iova,
-					       __u64 length)
-{
-	return (struct iommu_ioas_noiommu_get_pa){
-		.size = sizeof(struct iommu_ioas_noiommu_get_pa),
-		.ioas_id = ioas_id,
-		.iova = iova,
-		.length = length,
-	};
 }
 
 static int get_pa_err(int iommufd, struct iommu_ioas_noiommu_get_pa *cmd)

@@ -1,15 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * tap.h - TAP output for the in-guest test programs, plus the few helpers
- * they share (errno names, /proc/self/pagemap, capabilities).
+ * they share (errno names, writing a sysfs file, /proc/self/pagemap,
+ * capabilities).
  *
  * A program prints its plan first (tap_plan), then one result per check
  * (tap_ok), and ends with tap_finish(), whose value is its exit status:
  * non-zero if a check failed or the number of results is not the plan.
- * Header only: each test is a single C file.
+ * Header only: each test is a single C file, which defines _GNU_SOURCE
+ * before its first #include (errno_name() uses strerrorname_np()).
  */
 #ifndef GUEST_TAP_H
 #define GUEST_TAP_H
+
+#ifndef _GNU_SOURCE
+#error "define _GNU_SOURCE before the first #include to use tap.h"
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -109,6 +115,19 @@ static inline const char *errno_name(int err)
 		return name;
 	snprintf(buf, sizeof(buf), "errno %d", err);
 	return buf;
+}
+
+/* Write the string @val to @path (a sysfs or procfs file); 0 or -1 */
+static inline int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : -1;
 }
 
 /*
