@@ -2,9 +2,11 @@
 # Host side of 'make check' (run after 'make kernel'): build the test
 # programs, run the static checks of the series, boot the VM once to run
 # tests/guest/run-tests.sh, the runner self-tests (check-log.sh on
-# synthetic logs; a guest WARN must fail vm-run.sh), then build every
-# prefix of the series; aggregate every TAP file. Ends with one line "N passed, N failed[, N skipped]" and
-# exits non-zero on any failure, crash, kernel report or missing result.
+# synthetic logs; a guest WARN must fail vm-run.sh), generic_pt's KUnit
+# tests on UML, then build every prefix of the series; aggregate every TAP
+# file. Ends with one line
+# "N passed, N failed, N skipped" and exits non-zero on any failure, skip,
+# crash, kernel report or missing result.
 #
 # usage: scripts/check.sh
 # env: CHECK_TIMEOUT (guest test run, default 900 s), V=1 (show console)
@@ -24,6 +26,10 @@ GUEST_APPEND="hugepagesz=1G hugepages=1"
 DEBUG_TIMEOUT=${DEBUG_TIMEOUT:-2400}
 DEBUG_OUT=$BUILD/vm/debug
 DEBUG_LOG=$BUILD/vm/debug.log
+# generic_pt's KUnit cases that run on UML: the base's suite has 210 once
+# the skips it makes by design are left out; patch 2 adds test_phys_contig
+# for each of the 12 format configurations.
+KUNIT_MIN_CASES=222
 
 PASSED=0
 FAILED=0
@@ -84,7 +90,9 @@ judge_tap() {
 		return
 	fi
 	read -r plan results ok notok skip status bail < <(tap_counts "$file")
-	grep -E '^not ok' "$file" | grep -viE '#[[:space:]]*skip' | sed "s/^/$name: /" || true
+	# Skipped results are listed as well: they fail the run too.
+	grep -E '^(not )?ok' "$file" | grep -E '^not ok|#[[:space:]]*[Ss][Kk][Ii][Pp]' |
+		sed "s/^/$name: /" || true
 	PASSED=$((PASSED + ok))
 	FAILED=$((FAILED + notok))
 	SKIPPED=$((SKIPPED + skip))
@@ -178,6 +186,22 @@ static_checks() {
 	step_done
 }
 
+# generic_pt's KUnit tests on UML, with kunit.py.
+kunit_tests() {
+	local cases
+	step "KUnit: generic_pt on UML (tools/testing/kunit/kunit.py)"
+	"$TOP/scripts/kunit.sh" >"$RESULTS/kunit.log" 2>&1 || true
+	# The count is the plan kunit.py found; it must not shrink below the
+	# cases of the base's suite plus test_phys_contig.
+	cases=$(sed -n 's/^1\.\.//p' "$BUILD/results/kunit.tap" 2>/dev/null || true)
+	if [ "${cases:-0}" -lt "$KUNIT_MIN_CASES" ]; then
+		fail "kunit: ${cases:-no} test cases, expected at least $KUNIT_MIN_CASES (see $RESULTS/kunit.log)"
+		return
+	fi
+	judge_tap kunit "$BUILD/results/kunit.tap" "$cases"
+	step_done
+}
+
 # Every prefix of the series builds with W=1 and adds no warning.
 bisect_check() {
 	step "bisect check: every prefix of the series with W=1"
@@ -195,11 +219,13 @@ main() {
 	run_guest_tests
 	selftest_check_log
 	selftest_warn
+	kunit_tests
 	[ "${CHECK_DEBUG:-0}" = 0 ] || run_debug_tests
 	bisect_check
 	log "make check took $((SECONDS - start))s"
 	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
-	[ "$FAILED" -eq 0 ]
+	# Every test listed here can run here: a skip is a failure.
+	[ "$FAILED" -eq 0 ] && [ "$SKIPPED" -eq 0 ]
 }
 
 main "$@"
