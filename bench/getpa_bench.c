@@ -135,6 +135,9 @@ static struct leaf leaves[NR_BACKINGS] = {
 	{ .name = "1G leaf", .size = SZ_1G },
 };
 
+/* A GET_PA refused before any lookup: the syscall and iommufd's dispatch */
+static struct leaf floor_call = { .name = "no lookup (length 0: EINVAL)" };
+
 static char notes[8][256];
 static int nr_notes;
 static uint64_t *pagemap_buf;	/* bulk pread target, max_pages entries */
@@ -540,6 +543,55 @@ static int getpa_batch(const __u64 *iovas, const __u64 *pas, int n,
 	return 0;
 }
 
+/* @batch GET_PAs of length 0, each of which must fail with EINVAL */
+static int floor_batch(unsigned long batch, uint64_t *ns)
+{
+	struct iommu_ioas_noiommu_get_pa cmd = {
+		.size = sizeof(cmd),
+		.ioas_id = nd.ioas_id,
+	};
+	uint64_t start = now_ns();
+	unsigned long i;
+
+	for (i = 0; i < batch; i++)
+		if (!ioctl(nd.iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &cmd) ||
+		    errno != EINVAL)
+			return nd_fail(&nd, "GET_PA of length 0 did not fail with EINVAL: %s",
+				       strerror(errno));
+	*ns = now_ns() - start;
+	return 0;
+}
+
+/*
+ * The cost of a GET_PA that does no lookup: every call of (a) pays it, so
+ * it bounds (a) for buffers made of short physical runs.
+ */
+static int time_floor(void)
+{
+	double t[MAX_REPS];
+	unsigned long batch = 1;
+	uint64_t ns;
+	int i;
+
+	for (;;) {
+		if (floor_batch(batch, &ns))
+			return -1;
+		if (ns >= BATCH_MIN_NS || batch >= BATCH_MAX)
+			break;
+		batch *= 2;
+	}
+	for (i = 0; i < reps; i++) {
+		if (floor_batch(batch, &ns))
+			return -1;
+		t[i] = (double)ns / batch;
+	}
+	floor_call.batch = batch;
+	floor_call.med_ns = median(t, reps);	/* sorts t */
+	floor_call.best_ns = t[0];
+	floor_call.done = true;
+	return 0;
+}
+
 /* Time one GET_PA answered from a leaf of @lf->size in @buf. */
 static int time_leaf(struct buf *buf, const struct run *ref, struct leaf *lf)
 {
@@ -676,6 +728,37 @@ out:
 	return rc;
 }
 
+/*
+ * Where (a)'s time goes on a 4K-page buffer: each call costs about a
+ * one-leaf GET_PA (of which the no-lookup floor is the syscall and
+ * dispatch), each further 4K leaf of its run the rest. Set against (c)'s
+ * cost per page, that says how long runs must be for (a) to win.
+ */
+static void print_breakdown(FILE *f)
+{
+	const struct leaf *one = &leaves[0];
+	int i;
+
+	if (!floor_call.done || !one->done)
+		return;
+	fprintf(f, "\nOn 4K pages (a) pays, per call, about one GET_PA answered from a 4K leaf (%.0f ns, of which %.0f ns is the no-lookup floor), and per further 4K leaf of a run the rest:",
+		one->med_ns, floor_call.med_ns);
+	for (i = 0; i + M_BULK < nr_rows; i++) {
+		const struct row *a = &rows[i], *c = &rows[i + M_BULK];
+		double pages = (double)(a->len / SZ_4K);
+
+		if (a->m != M_GETPA || a->backing != backings[0].name ||
+		    pages <= a->calls)
+			continue;
+		fprintf(f, " %zu MiB: runs average %.1f pages, %.0f ns per further leaf, against %.0f ns per page for (c);",
+			a->len >> 20, pages / a->calls,
+			(a->med_ns - a->calls * one->med_ns) /
+				(pages - a->calls),
+			c->med_ns / pages);
+	}
+	fprintf(f, "\n");
+}
+
 static void print_report(FILE *f, const size_t *sizes, int nr_sizes)
 {
 	const struct leaf *base = &leaves[0];
@@ -731,6 +814,16 @@ static void print_report(FILE *f, const size_t *sizes, int nr_sizes)
 		else
 			fprintf(f, "- |\n");
 	}
+	if (floor_call.done) {
+		fprintf(f, "| %s | 0 | - | %lu | %.0f | %.0f | ",
+			floor_call.name, floor_call.batch, floor_call.best_ns,
+			floor_call.med_ns);
+		if (base->done)
+			fprintf(f, "%.2f |\n", floor_call.med_ns / base->med_ns);
+		else
+			fprintf(f, "- |\n");
+	}
+	print_breakdown(f);
 	if (nr_notes)
 		fprintf(f, "\nNotes:\n\n");
 	for (i = 0; i < nr_notes; i++)
@@ -819,6 +912,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	if (time_floor()) {
+		fprintf(stderr, "getpa_bench: %s\n", nd.err);
+		return 1;
+	}
 	for (j = 0; j < NR_BACKINGS; j++)
 		for (i = 0; i < nr_sizes; i++)
 			if (bench_buffer(&backings[j], sizes[i],
