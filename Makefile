@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps tree export kernel demo check checkpatch bisect-check bench clean
+.PHONY: help deps tree export kernel demo check checkpatch bisect-check kunit iommufd-regression bench clean
 
 help:
 	@echo "make demo          build the patched kernel, boot it, drive the edu device"
@@ -15,6 +15,8 @@ help:
 	@echo "make kernel        build the VM kernel from build/linux"
 	@echo "make checkpatch    checkpatch --strict and kernel-doc on the series"
 	@echo "make bisect-check  build every prefix of the series with W=1"
+	@echo "make kunit         generic_pt's KUnit tests on UML (kunit.py)"
+	@echo "make iommufd-regression  iommufd's selftests on base and series (after bisect-check)"
 	@echo "make bench         time GET_PA against /proc/self/pagemap in the VM (table: build/bench.md)"
 	@echo "make clean         remove build/ (not the download cache)"
 
@@ -38,6 +40,12 @@ checkpatch: tree
 
 bisect-check: tree
 	@scripts/bisect-check.sh
+
+kunit: tree
+	@scripts/kunit.sh
+
+iommufd-regression: kernel
+	@scripts/iommufd-regression.sh
 
 bench: kernel
 	@scripts/bench.sh

@@ -48,6 +48,8 @@ main() {
 	mapfile -t commits < <(git -C "$TREE" rev-list --reverse base..HEAD)
 	trap restore_tree EXIT
 	mkdir -p "$(dirname "$TAP")"
+	# A failed base build must not leave an older image to compare with
+	rm -f "$BASE_IMAGE"
 	base_w=$(mktemp)
 	{
 		echo "1..$((${#commits[@]} + 1))"

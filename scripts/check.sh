@@ -202,6 +202,15 @@ kunit_tests() {
 	step_done
 }
 
+# iommufd's own selftests (mock IOMMU) give the same results on the base,
+# kept by bisect_check, and on the series.
+iommufd_regression() {
+	step "no regression: iommufd selftests on the base and on the series"
+	"$TOP/scripts/iommufd-regression.sh" >"$RESULTS/iommufd.log" 2>&1 || true
+	judge_tap iommufd-regression "$BUILD/results/iommufd.tap" 3
+	step_done
+}
+
 # Every prefix of the series builds with W=1 and adds no warning.
 bisect_check() {
 	step "bisect check: every prefix of the series with W=1"
@@ -222,6 +231,7 @@ main() {
 	kunit_tests
 	[ "${CHECK_DEBUG:-0}" = 0 ] || run_debug_tests
 	bisect_check
+	iommufd_regression
 	log "make check took $((SECONDS - start))s"
 	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 	# Every test listed here can run here: a skip is a failure.
