@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps tree export kernel demo check checkpatch bisect-check kunit iommufd-regression bench clean
+.PHONY: help deps tree export kernel demo check checkpatch bisect-check kunit iommufd-regression kconfig-matrix bench clean
 
 help:
 	@echo "make demo          build the patched kernel, boot it, drive the edu device"
@@ -17,6 +17,7 @@ help:
 	@echo "make bisect-check  build every prefix of the series with W=1"
 	@echo "make kunit         generic_pt's KUnit tests on UML (kunit.py)"
 	@echo "make iommufd-regression  iommufd's selftests on base and series (after bisect-check)"
+	@echo "make kconfig-matrix  the Kconfig matrix: x86_64 cases, IOMMU_SUPPORT=n, modules, rv32"
 	@echo "make bench         time GET_PA against /proc/self/pagemap in the VM (table: build/bench.md)"
 	@echo "make clean         remove build/ (not the download cache)"
 
@@ -46,6 +47,9 @@ kunit: tree
 
 iommufd-regression: kernel
 	@scripts/iommufd-regression.sh
+
+kconfig-matrix: tree
+	@scripts/kconfig-matrix.sh
 
 bench: kernel
 	@scripts/bench.sh

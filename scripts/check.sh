@@ -9,7 +9,9 @@
 # crash, kernel report or missing result.
 #
 # usage: scripts/check.sh
-# env: CHECK_TIMEOUT (guest test run, default 900 s), V=1 (show console)
+# env: CHECK_TIMEOUT (guest test run, default 900 s), V=1 (show console),
+#      CHECK_DEBUG=1 (also the sanitizer kernel), CHECK_MATRIX=1 (also the
+#      Kconfig matrix)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -202,6 +204,16 @@ kunit_tests() {
 	step_done
 }
 
+# The Kconfig matrix: 10 cases, each judged at the series and against
+# the base (scripts/kconfig-matrix.sh). About 25 minutes with a cold
+# ccache, so only with CHECK_MATRIX=1 for now.
+kconfig_matrix() {
+	step "Kconfig matrix (scripts/kconfig-matrix.sh)"
+	"$TOP/scripts/kconfig-matrix.sh" >"$RESULTS/matrix.log" 2>&1 || true
+	judge_tap kconfig-matrix "$BUILD/results/matrix.tap" 20
+	step_done
+}
+
 # iommufd's own selftests (mock IOMMU) give the same results on the base,
 # kept by bisect_check, and on the series.
 iommufd_regression() {
@@ -232,6 +244,7 @@ main() {
 	[ "${CHECK_DEBUG:-0}" = 0 ] || run_debug_tests
 	bisect_check
 	iommufd_regression
+	[ "${CHECK_MATRIX:-0}" = 0 ] || kconfig_matrix
 	log "make check took $((SECONDS - start))s"
 	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 	# Every test listed here can run here: a skip is a failure.

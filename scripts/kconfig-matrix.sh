@@ -8,6 +8,12 @@
 # marked "link" build completely (vmlinux, and modules with modpost).
 # Prints TAP and writes it to build/results/matrix.tap.
 #
+# The cases of one architecture share a build directory, in an order that
+# changes few options from one to the next: kbuild then recompiles only
+# what depends on them. A case's vmlinux is built without W=1 (its
+# kernel-doc pass on every object would triple the time); its
+# drivers/iommu/ and drivers/vfio/ are then rebuilt with W=1.
+#
 # usage: scripts/kconfig-matrix.sh [CASE...]
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -20,17 +26,18 @@ RV32_CROSS=riscv64-linux-gnu-
 
 # name|arch|expect VFIO_NOIOMMU|expect IOMMUFD_NOIOMMU|build|settings
 # "container" is VFIO_CONTAINER or IOMMUFD_VFIO_CONTAINER; settings are
-# the options that define the case, on top of kconfig/vm.config (x86_64)
-# or kconfig/rv32.config (riscv). Every case also asks for VFIO_NOIOMMU=y.
+# the options that define the case, on top of kconfig/matrix.config
+# (x86_64) or kconfig/rv32.config (riscv). Every case also asks for
+# VFIO_NOIOMMU=y.
 CASES="
+case3-group-cdev|x86_64|y|y|link|VFIO_GROUP=y VFIO_CONTAINER=y VFIO_DEVICE_CDEV=y
 case1-group|x86_64|y|n|dirs|VFIO_GROUP=y VFIO_CONTAINER=y VFIO_DEVICE_CDEV=n
 case2-group-nocontainer|x86_64|n|n|dirs|VFIO_GROUP=y VFIO_CONTAINER=n IOMMUFD_VFIO_CONTAINER=n VFIO_DEVICE_CDEV=n
-case3-group-cdev|x86_64|y|y|link|VFIO_GROUP=y VFIO_CONTAINER=y VFIO_DEVICE_CDEV=y
 case4-group-nocontainer-cdev|x86_64|n|n|dirs|VFIO_GROUP=y VFIO_CONTAINER=n IOMMUFD_VFIO_CONTAINER=n VFIO_DEVICE_CDEV=y
 case5-cdev|x86_64|y|y|link|VFIO_GROUP=n VFIO_DEVICE_CDEV=y
 case6-no-vfio|x86_64|n|n|dirs|VFIO=n
-no-iommu-support|x86_64|y|n|link|IOMMU_SUPPORT=n IOMMUFD=n VFIO_GROUP=y VFIO_CONTAINER=y DEBUG_GENERIC_PT=n IOMMU_PT_KUNIT_TEST=n
-modules|x86_64|y|y|link|MODULES=y IOMMUFD=m VFIO=m VFIO_PCI=m VFIO_PCI_CORE=m VFIO_GROUP=y VFIO_CONTAINER=y VFIO_DEVICE_CDEV=y IOMMU_PT_KUNIT_TEST=n
+no-iommu-support|x86_64|y|n|link|IOMMU_SUPPORT=n IOMMUFD=n VFIO_GROUP=y VFIO_CONTAINER=y
+modules|x86_64|y|y|link|MODULES=y IOMMUFD=m VFIO=m VFIO_PCI=m VFIO_PCI_CORE=m VFIO_GROUP=y VFIO_CONTAINER=y VFIO_DEVICE_CDEV=y
 rv32-group-cdev|riscv|y|n|dirs|32BIT=y GENERIC_ATOMIC64=y VFIO_GROUP=y VFIO_CONTAINER=y VFIO_DEVICE_CDEV=y
 rv32-cdev|riscv|n|n|dirs|32BIT=y GENERIC_ATOMIC64=y VFIO_GROUP=n VFIO_DEVICE_CDEV=y
 "
@@ -61,13 +68,14 @@ log_warnings() {
 		sed -E 's/^([^:]+):[0-9]+(:[0-9]+)?:/\1:/' | sort -u || true
 }
 
-# build_case NAME ARCH BUILD SETTINGS...: configure NAME under
-# build/kbuild/matrix/ and build what it needs. Leaves the kbuild output
-# in $MATRIX/NAME.
+# build_case NAME ARCH BUILD SETTINGS...: configure case NAME in the
+# architecture's build directory and build what it needs: vmlinux (and
+# modules) for BUILD=link, then drivers/iommu/ and drivers/vfio/ with W=1,
+# whose log is left in $MATRIX/NAME.log.
 build_case() {
-	local name=$1 arch=$2 what=$3 targets=("${DIRS[@]}") base cross=""
+	local name=$1 arch=$2 what=$3 base cross="" targets=()
 	shift 3
-	base=$TOP/kconfig/vm.config
+	base=$TOP/kconfig/matrix.config
 	if [ "$arch" = riscv ]; then
 		base=$TOP/kconfig/rv32.config
 		cross=$RV32_CROSS
@@ -76,36 +84,49 @@ build_case() {
 	settings_fragment "$MATRIX/$name.config" "$@"
 	echo "CONFIG_VFIO_NOIOMMU=y" >"$MATRIX/request.config"
 	[ "$what" = link ] && targets+=(vmlinux)
-	grep -q '^MODULES=y' <<<"$(printf '%s\n' "$@")" && targets+=(modules)
+	[[ " $* " == *" MODULES=y "* ]] && targets+=(modules)
+	if [ ${#targets[@]} -gt 0 ]; then
+		ARCH=$arch CROSS_COMPILE=$cross VERIFY=${VERIFY:-last} \
+			"$TOP/scripts/build-kernel.sh" "matrix-$arch" "$base" \
+			"$MATRIX/request.config" "$MATRIX/$name.config" \
+			-- "${targets[@]}" || return 1
+	fi
 	# Remove the directories' objects so that their W=1 warnings are
 	# printed again (ccache replays them).
-	rm -rf "$BUILD/kbuild/matrix-$name/drivers/iommu" \
-		"$BUILD/kbuild/matrix-$name/drivers/vfio"
+	rm -rf "$BUILD/kbuild/matrix-$arch/drivers/iommu" \
+		"$BUILD/kbuild/matrix-$arch/drivers/vfio"
 	ARCH=$arch CROSS_COMPILE=$cross W=1 VERIFY=${VERIFY:-last} \
-		"$TOP/scripts/build-kernel.sh" "matrix-$name" "$base" \
+		"$TOP/scripts/build-kernel.sh" "matrix-$arch" "$base" \
 		"$MATRIX/request.config" "$MATRIX/$name.config" \
-		-- "${targets[@]}"
+		-- "${DIRS[@]}" || return 1
+	cp "$BUILD/kbuild/matrix-$arch/build.log" "$MATRIX/$name.log"
+	cp "$BUILD/kbuild/matrix-$arch/.config" "$MATRIX/$name.dotconfig"
 }
 
 # Judge one case at the series' HEAD: Kconfig outcome and build.
 # Prints one TAP line (without its number) and saves the warnings.
 check_case() {
-	local name=$1 arch=$2 want_vfio=$3 want_iommufd=$4 what=$5 out msg
+	local name=$1 arch=$2 want_vfio=$3 want_iommufd=$4 what=$5 msg
 	shift 5
-	out=$BUILD/kbuild/matrix-$name
 	if ! msg=$(build_case "$name" "$arch" "$what" "$@" 2>&1); then
 		echo "not ok - $name: $(tail -n1 <<<"$msg")"
 		return
 	fi
-	log_warnings "$out/build.log" >"$MATRIX/$name.head-warnings"
+	log_warnings "$MATRIX/$name.log" >"$MATRIX/$name.head-warnings"
 	local vfio iommufd
-	vfio=$(config_value "$out/.config" VFIO_NOIOMMU)
-	iommufd=$(config_value "$out/.config" IOMMUFD_NOIOMMU)
+	vfio=$(config_value "$MATRIX/$name.dotconfig" VFIO_NOIOMMU)
+	iommufd=$(config_value "$MATRIX/$name.dotconfig" IOMMUFD_NOIOMMU)
 	if [ "$vfio" != "$want_vfio" ] || [ "$iommufd" != "$want_iommufd" ]; then
 		echo "not ok - $name: VFIO_NOIOMMU=$vfio IOMMUFD_NOIOMMU=$iommufd, expected $want_vfio and $want_iommufd"
 		return
 	fi
-	echo "ok - $name: VFIO_NOIOMMU=$vfio IOMMUFD_NOIOMMU=$iommufd, no unmet dependencies, ${what/dirs/drivers\/iommu and drivers\/vfio} built with W=1"
+	local built="drivers/iommu and drivers/vfio built with W=1"
+	if [ "$what" = link ] && [[ " $* " == *" MODULES=y "* ]]; then
+		built="vmlinux and modules linked, $built"
+	elif [ "$what" = link ]; then
+		built="vmlinux linked, $built"
+	fi
+	echo "ok - $name: VFIO_NOIOMMU=$vfio IOMMUFD_NOIOMMU=$iommufd, no unmet dependencies, $built"
 }
 
 # Build the same case's directories at the base and compare warnings.
@@ -115,12 +136,11 @@ compare_case() {
 	local name=$1 arch=$2 new
 	shift 5
 	[ -f "$MATRIX/$name.head-warnings" ] || return 0
-	if ! VERIFY=none build_case "$name" "$arch" dirs "$@" >/dev/null 2>&1; then
-		echo "not ok - $name: the base does not build (see $BUILD/kbuild/matrix-$name/build.log)"
+	if ! VERIFY=none build_case "$name-base" "$arch" dirs "$@" >/dev/null 2>&1; then
+		echo "not ok - $name: the base does not build (see $BUILD/kbuild/matrix-$arch/build.log)"
 		return
 	fi
-	log_warnings "$BUILD/kbuild/matrix-$name/build.log" \
-		>"$MATRIX/$name.base-warnings"
+	log_warnings "$MATRIX/$name-base.log" >"$MATRIX/$name.base-warnings"
 	new=$(comm -13 "$MATRIX/$name.base-warnings" \
 		"$MATRIX/$name.head-warnings")
 	if [ -z "$new" ]; then
