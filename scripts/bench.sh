@@ -28,7 +28,6 @@ BENCH_MEM=${BENCH_MEM:-6144}
 # cmdline, before the buddy allocator fragments memory.
 HUGEPAGES_2M=544
 HUGEPAGES_1G=1
-KHDR=$BUILD/kbuild/vm/usr/include
 KERNEL=${BENCH_KERNEL:-$BUILD/kbuild/vm/arch/x86/boot/bzImage}
 BIN=$BUILD/bench/getpa_bench
 OUT=$BUILD/vm/bench
@@ -38,26 +37,6 @@ TABLE=$BUILD/bench.md
 usage() {
 	echo "usage: $0 [-r REPS] [-s MIB[,MIB...]]" >&2
 	exit 2
-}
-
-# The VM kernel's UAPI headers (IOMMU_IOAS_NOIOMMU_GET_PA); tests/Makefile
-# knows how to install them without a kernel build.
-need_headers() {
-	grep -qs IOMMU_IOAS_NOIOMMU_GET_PA "$KHDR/linux/iommufd.h" && return 0
-	log "installing the VM kernel's UAPI headers"
-	make -s -C "$TOP/tests" "$KHDR/.stamp" ||
-		die "cannot install UAPI headers into $KHDR: run 'make kernel' first"
-	grep -qs IOMMU_IOAS_NOIOMMU_GET_PA "$KHDR/linux/iommufd.h" ||
-		die "$KHDR/linux/iommufd.h has no IOMMU_IOAS_NOIOMMU_GET_PA: is the series applied in $TREE? (make tree)"
-}
-
-build_bench() {
-	need_pkgs gcc
-	need_headers
-	mkdir -p "$(dirname "$BIN")"
-	log "building bench/getpa_bench.c"
-	gcc -O2 -g -Wall -Wextra -Werror -isystem "$KHDR" \
-		-o "$BIN" "$TOP/bench/getpa_bench.c"
 }
 
 # In the guest: edu to vfio-pci, then the benchmark; its table goes to
@@ -76,7 +55,7 @@ guest_main() {
 
 host_main() {
 	local rc=0 start
-	build_bench
+	build_uapi_program bench/getpa_bench.c "$BIN"
 	rm -f "$TABLE"
 	log "booting $KERNEL (${BENCH_MEM} MB, ${HUGEPAGES_2M}x2M + ${HUGEPAGES_1G}x1G hugepages) and running the benchmark (console: $LOG)"
 	start=$SECONDS

@@ -14,7 +14,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 DEMO_TIMEOUT=${DEMO_TIMEOUT:-600}
-KHDR=$BUILD/kbuild/vm/usr/include
 BIN=$BUILD/examples/edu-dma
 OUT=$BUILD/vm/demo
 LOG=$BUILD/vm/demo.log
@@ -22,26 +21,6 @@ LOG=$BUILD/vm/demo.log
 usage() {
 	echo "usage: $0 [--corrupt-pa]" >&2
 	exit 2
-}
-
-# The VM kernel's UAPI headers (IOMMU_IOAS_NOIOMMU_GET_PA); tests/Makefile
-# knows how to install them without a kernel build.
-need_headers() {
-	grep -qs IOMMU_IOAS_NOIOMMU_GET_PA "$KHDR/linux/iommufd.h" && return 0
-	log "installing the VM kernel's UAPI headers"
-	make -s -C "$TOP/tests" "$KHDR/.stamp" ||
-		die "cannot install UAPI headers into $KHDR: run 'make kernel' first"
-	grep -qs IOMMU_IOAS_NOIOMMU_GET_PA "$KHDR/linux/iommufd.h" ||
-		die "$KHDR/linux/iommufd.h has no IOMMU_IOAS_NOIOMMU_GET_PA: is the series applied in $TREE? (make tree)"
-}
-
-build_example() {
-	need_pkgs gcc
-	need_headers
-	mkdir -p "$(dirname "$BIN")"
-	log "building examples/edu-dma.c"
-	gcc -O2 -g -Wall -Wextra -Werror -isystem "$KHDR" \
-		-o "$BIN" "$TOP/examples/edu-dma.c"
 }
 
 # In the guest: edu to vfio-pci, then the driver.
@@ -62,7 +41,7 @@ guest_main() {
 
 host_main() {
 	local rc=0 start
-	build_example
+	build_uapi_program examples/edu-dma.c "$BIN"
 	log "booting the VM kernel and running the driver in it (console: $LOG)"
 	start=$SECONDS
 	"$TOP/scripts/vm-run.sh" --timeout "$DEMO_TIMEOUT" --log "$LOG" \

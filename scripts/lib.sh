@@ -63,3 +63,21 @@ jobs() {
 tap_diag() {
 	sed 's/^/#   /'
 }
+
+# Compile the userspace program $1 (a path under the repository) into $2
+# against the VM kernel's UAPI headers (IOMMU_IOAS_NOIOMMU_GET_PA), which
+# tests/Makefile installs without a kernel build.
+build_uapi_program() {
+	local khdr=$BUILD/kbuild/vm/usr/include
+	need_pkgs gcc
+	if ! grep -qs IOMMU_IOAS_NOIOMMU_GET_PA "$khdr/linux/iommufd.h"; then
+		log "installing the VM kernel's UAPI headers"
+		make -s -C "$TOP/tests" "$khdr/.stamp" ||
+			die "cannot install UAPI headers into $khdr: run 'make kernel' first"
+		grep -qs IOMMU_IOAS_NOIOMMU_GET_PA "$khdr/linux/iommufd.h" ||
+			die "$khdr/linux/iommufd.h has no IOMMU_IOAS_NOIOMMU_GET_PA: is the series applied in $TREE? (make tree)"
+	fi
+	mkdir -p "$(dirname "$2")"
+	log "building $1"
+	gcc -O2 -g -Wall -Wextra -Werror -isystem "$khdr" -o "$2" "$TOP/$1"
+}
