@@ -96,19 +96,38 @@ static bool nth_disable(void)
 }
 
 /*
- * pagemap's physical address of @va, 0 if unknown. The file is opened for
- * each lookup: lookups run with the injection on, and what they allocate
- * is part of what a sweep covers.
+ * Hold the injection while the test itself makes system calls that are not
+ * the path under test (reading pagemap allocates too): returns what was
+ * left of the countdown, for nth_resume().
  */
+static unsigned int nth_pause(void)
+{
+	char val[16] = "";
+
+	if (pread(nth_fd, val, sizeof(val) - 1, 0) < 0 ||
+	    pwrite(nth_fd, "0", 1, 0) != 1)
+		abort();
+	return atoi(val);
+}
+
+static void nth_resume(unsigned int left)
+{
+	if (left)
+		nth_enable(left);
+}
+
+/* pagemap's physical address of @va, 0 if unknown; injection held */
 static __u64 va_to_pa(const void *va)
 {
+	unsigned int left = nth_pause();
 	int fd = open("/proc/self/pagemap", O_RDONLY);
-	__u64 pa;
+	__u64 pa = 0;
 
-	if (fd < 0)
-		return 0;
-	pa = pagemap_pa(fd, va);
-	close(fd);
+	if (fd >= 0) {
+		pa = pagemap_pa(fd, va);
+		close(fd);
+	}
+	nth_resume(left);
 	return pa;
 }
 
