@@ -48,12 +48,21 @@ enum step {
 	STEP_TEARDOWN,
 };
 
-/* Let every allocation be injected, and keep the console quiet */
+/*
+ * Let every allocation be injected, and keep the console quiet. With
+ * IOMMUFD_TEST, fail-nth also fails iommufd's object lookups (ENOENT), as
+ * in iommufd_fail_nth; that attribute is there only on such kernels.
+ */
 static int setup_fault_injection(void)
 {
 	static const char *const quiet[] = { "failslab", "fail_page_alloc" };
+	static const char iommufd_verbose[] =
+		"/sys/kernel/debug/fail_iommufd/verbose";
 	char path[PATH_MAX];
 	unsigned int i;
+
+	if (!access(iommufd_verbose, F_OK) && write_file(iommufd_verbose, "0"))
+		return -1;
 
 	if (write_file("/sys/kernel/debug/failslab/ignore-gfp-wait", "N") ||
 	    write_file("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N") ||
@@ -313,7 +322,8 @@ static bool sweep(const struct path *p)
 		points++;
 		if (ret) {
 			errors++;
-			if (err != ENOMEM && err != EFAULT && err != ENOSPC)
+			if (err != ENOMEM && err != EFAULT && err != ENOSPC &&
+			    err != ENOENT)
 				tap_diag("  %s: injection %u reached userspace as %s",
 					 p->name, nth, strerror(err));
 		} else {
