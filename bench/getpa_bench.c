@@ -745,16 +745,24 @@ static void print_breakdown(FILE *f)
 		one->med_ns, floor_call.med_ns);
 	for (i = 0; i + M_BULK < nr_rows; i++) {
 		const struct row *a = &rows[i], *c = &rows[i + M_BULK];
-		double pages = (double)(a->len / SZ_4K);
+		double pages = (double)(a->len / SZ_4K), leaf, page;
 
 		if (a->m != M_GETPA || a->backing != backings[0].name ||
 		    pages <= a->calls)
 			continue;
-		fprintf(f, " %zu MiB: runs average %.1f pages, %.0f ns per further leaf, against %.0f ns per page for (c);",
-			a->len >> 20, pages / a->calls,
-			(a->med_ns - a->calls * one->med_ns) /
-				(pages - a->calls),
-			c->med_ns / pages);
+		leaf = (a->med_ns - a->calls * one->med_ns) / (pages - a->calls);
+		page = c->med_ns / pages;
+		fprintf(f, " %zu MiB: runs average %.1f pages, %.0f ns per further leaf, against %.0f ns per page for (c)",
+			a->len >> 20, pages / a->calls, leaf, page);
+		/*
+		 * Per page (a) costs call / r + leaf * (1 - 1 / r) for runs of
+		 * r pages: below (c)'s cost per page once r passes this.
+		 */
+		if (page > leaf)
+			fprintf(f, ", so (a) is the faster where runs average more than %.0f pages;",
+				(one->med_ns - leaf) / (page - leaf));
+		else
+			fprintf(f, ";");
 	}
 	fprintf(f, "\n");
 }
