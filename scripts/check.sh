@@ -94,7 +94,7 @@ judge_tap() {
 	read -r plan results ok notok skip status bail < <(tap_counts "$file")
 	# Skipped results are listed as well: they fail the run too.
 	grep -E '^(not )?ok' "$file" | grep -E '^not ok|#[[:space:]]*[Ss][Kk][Ii][Pp]' |
-		sed "s/^/$name: /" || true
+		awk -v name="$name" '{ print name ": " $0 }' || true
 	PASSED=$((PASSED + ok))
 	FAILED=$((FAILED + notok))
 	SKIPPED=$((SKIPPED + skip))
