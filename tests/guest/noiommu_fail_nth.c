@@ -90,33 +90,25 @@ static void nth_enable(unsigned int n)
 }
 
 /*
- * Turn injection off; return true if the failure was injected (the kernel
- * counts fail-nth down to 0 when it fires).
- */
-static bool nth_disable(void)
-{
-	char val[16] = "";
-	ssize_t n;
-
-	n = pread(nth_fd, val, sizeof(val) - 1, 0);
-	if (pwrite(nth_fd, "0", 1, 0) != 1)
-		abort();
-	return n > 0 && atoi(val) == 0;
-}
-
-/*
- * Hold the injection while the test itself makes system calls that are not
- * the path under test (reading pagemap allocates too): returns what was
- * left of the countdown, for nth_resume().
+ * Turn injection off, returning what was left of the countdown: 0 once the
+ * failure was injected. Also holds the injection while the test itself
+ * makes system calls that are not the path under test (reading pagemap
+ * allocates too), see nth_resume().
  */
 static unsigned int nth_pause(void)
 {
 	char val[16] = "";
 
-	if (pread(nth_fd, val, sizeof(val) - 1, 0) < 0 ||
+	if (pread(nth_fd, val, sizeof(val) - 1, 0) <= 0 ||
 	    pwrite(nth_fd, "0", 1, 0) != 1)
 		abort();
 	return atoi(val);
+}
+
+/* Turn injection off; true if the failure was injected */
+static bool nth_disable(void)
+{
+	return nth_pause() == 0;
 }
 
 static void nth_resume(unsigned int left)
