@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps tree export kernel demo check checkpatch bisect-check kunit iommufd-regression kconfig-matrix bench clean
+.PHONY: help deps tree export kernel demo check checkpatch bisect-check kunit iommufd-regression kconfig-matrix sanitizer fault-injection stress bad-input unprivileged bench clean
 
 help:
 	@echo "make demo          build the patched kernel, boot it, drive the edu device"
@@ -18,6 +18,9 @@ help:
 	@echo "make kunit         generic_pt's KUnit tests on UML (kunit.py)"
 	@echo "make iommufd-regression  iommufd's selftests on base and series (after bisect-check)"
 	@echo "make kconfig-matrix  the Kconfig matrix: x86_64 cases, IOMMU_SUPPORT=n, modules, rv32"
+	@echo "make sanitizer     the in-VM suite on the KASAN/kmemleak/lockdep kernel"
+	@echo "make fault-injection | stress | bad-input | unprivileged"
+	@echo "                   one program of the in-VM suite (noiommu_fail_nth, ...)"
 	@echo "make bench         time GET_PA against /proc/self/pagemap in the VM (table: build/bench.md)"
 	@echo "make clean         remove build/ (not the download cache)"
 
@@ -50,6 +53,23 @@ iommufd-regression: kernel
 
 kconfig-matrix: tree
 	@scripts/kconfig-matrix.sh
+
+# The sanitizer kernel is built by the step; the VM kernel provides the
+# UAPI headers of the test programs.
+sanitizer: kernel
+	@scripts/check.sh sanitizer
+
+fault-injection: kernel
+	@scripts/check.sh guest:noiommu_fail_nth
+
+stress: kernel
+	@scripts/check.sh guest:noiommu_stress
+
+bad-input: kernel
+	@scripts/check.sh guest:noiommu_badinput
+
+unprivileged: kernel
+	@scripts/check.sh guest:noiommu_unpriv
 
 bench: kernel
 	@scripts/bench.sh

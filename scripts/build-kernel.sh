@@ -60,9 +60,35 @@ verify_config() {
 		die "Kconfig dropped options the fragments ask for: ${bad[*]} (see $OUT/.config)"
 }
 
+# 'make tinyconfig' takes 14 s (several Kconfig passes) and its result
+# depends only on the Kconfig files, scripts/ and kernel/configs of the
+# tree, on ARCH and on the compiler: keep it for a clean tree, keyed by
+# those files' blob ids, for callers that configure again and again (a
+# build per patch of the series, per case of the Kconfig matrix).
+base_config() {
+	local kbase=${KBASE:-tinyconfig} cache="" cc key
+	cc=$("${CROSS_COMPILE:-}gcc" -dumpfullversion 2>/dev/null || echo none)
+	if [ -z "$(git -C "$TREE" status --porcelain)" ]; then
+		key=$(git -C "$TREE" ls-files -s -- ':(glob)**/Kconfig*' scripts \
+			kernel/configs 'arch/*/configs' | md5sum)
+		key=${key%% *}
+		cache=$BUILD/kbuild/.kbase/$ARCH-$kbase-${CROSS_COMPILE:-native}$cc-$key
+	fi
+	if [ -n "$cache" ] && [ -f "$cache" ]; then
+		cp "$cache" "$OUT/.config"
+		return 0
+	fi
+	kmake "$kbase" >"$1" 2>&1 || die "make $kbase failed (see $1)"
+	if [ -n "$cache" ]; then
+		mkdir -p "$(dirname "$cache")"
+		cp "$OUT/.config" "$cache"
+	fi
+}
+
 configure() {
 	local log=$OUT/config.log
-	kmake "${KBASE:-tinyconfig}" >"$log" 2>&1 || die "make ${KBASE:-tinyconfig} failed (see $log)"
+	: >"$log"
+	base_config "$log"
 	(cd "$OUT" && KCONFIG_CONFIG=.config "$TREE/scripts/kconfig/merge_config.sh" \
 		-m -O "$OUT" .config "${FRAGS[@]}") >>"$log" 2>&1 ||
 		die "merge_config.sh failed (see $log)"

@@ -1,17 +1,22 @@
 #!/bin/bash
 # Host side of 'make check' (run after 'make kernel'): build the test
-# programs, run the static checks of the series, boot the VM once to run
-# tests/guest/run-tests.sh, the runner self-tests (check-log.sh on
-# synthetic logs; a guest WARN must fail vm-run.sh), generic_pt's KUnit
-# tests on UML, then build every prefix of the series; aggregate every TAP
-# file. Ends with one line
+# programs and run every check, or the STEPs given, in this order:
+#   static     checkpatch --strict and kernel-doc on the series
+#   guest      tests/guest/run-tests.sh in the VM (guest:NAME,... runs
+#              only those programs)
+#   runner     the runner's self-tests (check-log.sh on synthetic logs; a
+#              guest WARN must fail vm-run.sh)
+#   kunit      generic_pt's KUnit tests on UML
+#   bisect     every prefix of the series builds (W=1)
+#   iommufd    iommufd's selftests on base and series (after bisect)
+#   sanitizer  the in-VM suite on the sanitizer kernel, then kmemleak
+#   matrix     the Kconfig matrix
+# and aggregate every TAP file. Ends with one line
 # "N passed, N failed, N skipped" and exits non-zero on any failure, skip,
 # crash, kernel report or missing result.
 #
-# usage: scripts/check.sh
-# env: CHECK_TIMEOUT (guest test run, default 900 s), V=1 (show console),
-#      CHECK_DEBUG=1 (also the sanitizer kernel), CHECK_MATRIX=1 (also the
-#      Kconfig matrix)
+# usage: scripts/check.sh [STEP...]
+# env: CHECK_TIMEOUT (guest test run, default 900 s), V=1 (show console)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -37,8 +42,10 @@ PASSED=0
 FAILED=0
 SKIPPED=0
 
+STEPS="static guest runner kunit bisect iommufd sanitizer matrix"
+
 usage() {
-	echo "usage: $0" >&2
+	echo "usage: $0 [STEP...], STEP one of: $STEPS (guest:NAME,... for some programs)" >&2
 	exit 2
 }
 
@@ -130,23 +137,26 @@ acpi_text_range() {
 		die "no drivers/acpi text found in $kb/System.map"
 }
 
+# run_guest_tests [NAME,...]: the in-VM suite, or only these programs.
 run_guest_tests() {
 	step "booting the VM for tests/guest/run-tests.sh"
-	local rc=0 msg name count reject
+	local rc=0 msg name count reject only=()
+	[ -z "${1:-}" ] || only=(--only "$1")
 	reject=$(acpi_text_range "$BUILD/kbuild/vm")
 	msg=$("$TOP/scripts/vm-run.sh" --timeout "$CHECK_TIMEOUT" --log "$GUEST_LOG" \
 		--out "$GUEST_OUT" "${GUEST_MEM[@]}" --append "$GUEST_APPEND" \
-		-- "FAULT_REJECT='$reject' tests/guest/run-tests.sh" 2>&1) || rc=$?
+		-- "FAULT_REJECT='$reject' tests/guest/run-tests.sh ${only[*]}" 2>&1) || rc=$?
 	step_done
 	[ "$rc" -eq 0 ] || fail "guest run: $(tail -n1 <<<"$msg")"
 	while read -r name count; do
 		judge_tap "$name" "$GUEST_OUT/tap/$name.tap" "$count"
-	done < <("$TOP/tests/guest/run-tests.sh" --list)
+	done < <("$TOP/tests/guest/run-tests.sh" --list "${only[@]}")
 }
 
 # The whole in-VM suite again on the sanitizer kernel (KASAN, kmemleak,
 # lockdep, UBSAN, DEBUG_LIST, fault injection), ending with a kmemleak
-# scan. Its results count under the prefix "debug/".
+# scan. Its results count under the prefix "debug/". A program may take
+# up to 15 minutes there: noiommu_fail_nth's sweeps take four.
 run_debug_tests() {
 	local rc=0 msg name count reject kernel=$BUILD/kbuild/debug/arch/x86/boot/bzImage
 	step "building the sanitizer kernel (kconfig/debug.config)"
@@ -161,7 +171,7 @@ run_debug_tests() {
 	msg=$("$TOP/scripts/vm-run.sh" --kernel "$kernel" \
 		--timeout "$DEBUG_TIMEOUT" --log "$DEBUG_LOG" --out "$DEBUG_OUT" \
 		"${GUEST_MEM[@]}" --append "$GUEST_APPEND" \
-		-- "FAULT_REJECT='$reject' tests/guest/run-tests.sh --kmemleak" 2>&1) || rc=$?
+		-- "FAULT_REJECT='$reject' TEST_TIMEOUT=900 tests/guest/run-tests.sh --kmemleak" 2>&1) || rc=$?
 	step_done
 	[ "$rc" -eq 0 ] || fail "sanitizer kernel run: $(tail -n1 <<<"$msg")"
 	while read -r name count; do
@@ -223,8 +233,7 @@ kunit_tests() {
 }
 
 # The Kconfig matrix: 10 cases, each judged at the series and against
-# the base (scripts/kconfig-matrix.sh). About 25 minutes with a cold
-# ccache, so only with CHECK_MATRIX=1 for now.
+# the base (scripts/kconfig-matrix.sh).
 kconfig_matrix() {
 	step "Kconfig matrix (scripts/kconfig-matrix.sh)"
 	"$TOP/scripts/kconfig-matrix.sh" >"$RESULTS/matrix.log" 2>&1 || true
@@ -249,20 +258,34 @@ bisect_check() {
 	step_done
 }
 
+# run_step STEP: one of $STEPS, or guest:NAME,...
+run_step() {
+	case "$1" in
+	static) static_checks ;;
+	guest) run_guest_tests ;;
+	guest:?*) run_guest_tests "${1#guest:}" ;;
+	runner) selftest_check_log; selftest_warn ;;
+	kunit) kunit_tests ;;
+	bisect) bisect_check ;;
+	iommufd) iommufd_regression ;;
+	sanitizer) run_debug_tests ;;
+	matrix) kconfig_matrix ;;
+	*) usage ;;
+	esac
+}
+
 main() {
-	[ $# -eq 0 ] || usage
-	local start=$SECONDS
+	local start=$SECONDS steps=("$@") s vm_tests=0
+	[ $# -gt 0 ] || read -ra steps <<<"$STEPS"
+	for s in "${steps[@]}"; do
+		[[ " $STEPS " == *" ${s%%:*} "* ]] || usage
+		case "$s" in guest*|sanitizer) vm_tests=1 ;; esac
+	done
 	rm -f "$BUILD"/results/*.tap
-	build_tests
-	static_checks
-	run_guest_tests
-	selftest_check_log
-	selftest_warn
-	kunit_tests
-	[ "${CHECK_DEBUG:-0}" = 0 ] || run_debug_tests
-	bisect_check
-	iommufd_regression
-	[ "${CHECK_MATRIX:-0}" = 0 ] || kconfig_matrix
+	[ "$vm_tests" = 0 ] || build_tests
+	for s in "${steps[@]}"; do
+		run_step "$s"
+	done
 	log "make check took $((SECONDS - start))s"
 	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 	# Every test listed here can run here: a skip is a failure.

@@ -4,9 +4,11 @@
 # in $VM_OUT/tap/NAME.tap (plus a "# exit status N" line). Always exits
 # 0: the host side judges the TAP files.
 #
-# usage: [FAULT_REJECT="START END"] tests/guest/run-tests.sh [--list] [--kmemleak]
+# usage: [FAULT_REJECT="START END"] tests/guest/run-tests.sh [--list]
+#          [--kmemleak] [--only NAME[,NAME...]]
 #   --list      print "NAME COUNT" for each test program and exit (host side)
 #   --kmemleak  end with a kmemleak scan (sanitizer kernel)
+#   --only      run (or list) only these programs of TESTS
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -51,16 +53,29 @@ BINS="$TOP/build/tests $TOP/build/selftests/vfio $TOP/tests/guest"
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 
 usage() {
-	echo "usage: $0 [--list] [--kmemleak]" >&2
+	echo "usage: $0 [--list] [--kmemleak] [--only NAME[,NAME...]]" >&2
 	exit 2
 }
 
-list_tests() {
+# "NAME COUNT SETUP" of each program selected by --only (all without it).
+selected_tests() {
 	local name count setup
 	while read -r name count setup; do
 		[ -n "$name" ] || continue
-		echo "$name $count"
+		[ -z "$ONLY" ] || [[ ",$ONLY," == *",$name,"* ]] || continue
+		echo "$name $count $setup"
 	done <<<"$TESTS"
+}
+
+# Every name given to --only must be a program of TESTS.
+check_only() {
+	local name
+	for name in ${ONLY//,/ }; do
+		awk -v n="$name" '$1 == n { f = 1 } END { exit !f }' <<<"$TESTS" || {
+			echo "error: no test program '$name' in $0 (see --list)" >&2
+			exit 2
+		}
+	done
 }
 
 # setup_KIND: prepare the device, print the program's arguments.
@@ -165,19 +180,29 @@ kmemleak_check() {
 }
 
 main() {
-	local kmemleak=0 name count setup
-	case "${1:-}" in
-	--list) list_tests; [ "${2:-}" = --kmemleak ] && echo "kmemleak 1"; return 0 ;;
-	--kmemleak) kmemleak=1 ;;
-	"") ;;
-	*) usage ;;
-	esac
+	local kmemleak=0 list=0 name count setup
+	ONLY=
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--list) list=1 ;;
+		--kmemleak) kmemleak=1 ;;
+		--only) [ $# -ge 2 ] || usage; ONLY=$2; shift ;;
+		*) usage ;;
+		esac
+		shift
+	done
+	check_only
+	if [ "$list" = 1 ]; then
+		selected_tests | cut -d' ' -f1,2
+		[ "$kmemleak" = 0 ] || echo "kmemleak 1"
+		return 0
+	fi
 	[ -n "${VM_OUT:-}" ] || die_usage
 	mkdir -p "$VM_OUT/tap"
+	# A here-string: the guest has no /dev/fd for a process substitution
 	while read -r name count setup; do
-		[ -n "$name" ] || continue
 		run_one "$name" "$setup"
-	done <<<"$TESTS"
+	done <<<"$(selected_tests)"
 	[ "$kmemleak" = 0 ] || kmemleak_check
 }
 
