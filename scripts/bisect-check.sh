@@ -6,9 +6,13 @@
 # build/results/bisect.tap. The base's bzImage is kept as
 # build/kbuild/base-bzImage.
 #
-# A patch that changes nothing the kernel build reads (only tools/,
-# Documentation/ or MAINTAINERS) leaves the kernel of the prefix before it:
-# that kernel is not built again. The vfio selftests (-Wall -Werror) are
+# The kernel is built in the VM kernel's build directory (same
+# configuration and flags), so that going from the series to the base and
+# from one patch to the next recompiles only what changed; it is left
+# holding the series' kernel, as 'make kernel' leaves it. A patch that
+# changes nothing the kernel build reads (only tools/, Documentation/ or
+# MAINTAINERS) leaves the kernel of the prefix before it: that kernel is
+# not built again. The vfio selftests (-Wall -Werror) are
 # built at the base (where 7.2's do not build: reported, not failed) and
 # wherever a patch changes them or the UAPI headers they include.
 #
@@ -17,9 +21,9 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-NAME=bisect
+NAME=vm
 OUT=$BUILD/kbuild/$NAME
-SELFTEST_OUT=$BUILD/kbuild/$NAME-selftests
+SELFTEST_OUT=$BUILD/kbuild/bisect-selftests
 TAP=$BUILD/results/bisect.tap
 BASE_IMAGE=$BUILD/kbuild/base-bzImage
 TARGETS=(bzImage drivers/iommu/ drivers/vfio/)
@@ -61,8 +65,15 @@ build_selftests() {
 	} >"$SELFTEST_OUT/build.log" 2>&1
 }
 
+# Back to the branch; after a failed build, leave the series' kernel in
+# $OUT again, as 'make kernel' would.
 restore_tree() {
 	git -C "$TREE" checkout -q "$BRANCH"
+	if [ -f "$WARN.failed" ]; then
+		W=1 "$TOP/scripts/build-kernel.sh" "$NAME" "$TOP/kconfig/vm.config" \
+			>/dev/null 2>&1 || warn "the series' kernel does not build (see $OUT/build.log)"
+	fi
+	rm -f "$WARN" "$WARN.base" "$WARN.new" "$WARN.failed"
 }
 
 # check_prefix N COMMIT PREVIOUS: one TAP line for patch N (0: the base).
@@ -80,6 +91,7 @@ check_prefix() {
 	if [ "$n" -eq 0 ] || changes "$prev" "$c" . "${NOT_KERNEL[@]}"; then
 		if ! build_kernel "$WARN.new"; then
 			echo "not ok $((n + 1)) - $what: the kernel does not build (see $OUT/build.log)"
+			touch "$WARN.failed"
 			return
 		fi
 		[ "$n" -gt 0 ] || cp "$WARN.new" "$WARN.base"
@@ -119,11 +131,11 @@ main() {
 	BRANCH=$(git -C "$TREE" symbolic-ref --short HEAD) ||
 		die "build/linux is not on a branch: run 'make tree'"
 	mapfile -t commits < <(git -C "$TREE" rev-list --reverse base..HEAD)
+	WARN=$(mktemp)
 	trap restore_tree EXIT
 	mkdir -p "$(dirname "$TAP")"
 	# A failed base build must not leave an older image to compare with
 	rm -f "$BASE_IMAGE"
-	WARN=$(mktemp)
 	{
 		echo "1..$((${#commits[@]} + 1))"
 		check_prefix 0 base base
@@ -139,7 +151,6 @@ main() {
 			prev=$c
 		done
 	} | tee "$TAP"
-	rm -f "$WARN" "$WARN.base" "$WARN.new"
 }
 
 main "$@"
