@@ -31,13 +31,6 @@ TARGETS=(bzImage drivers/iommu/ drivers/vfio/)
 NOT_KERNEL=(':!Documentation' ':!tools' ':!MAINTAINERS')
 SELFTEST_INPUTS=(tools/testing/selftests/vfio include/uapi)
 
-# "file: warning: text [-Wflag]" without line and column, which patches
-# shift.
-warnings() {
-	grep -E '(warning|error):' "$OUT/build.log" |
-		sed -E 's/^([^:]+):[0-9]+(:[0-9]+)?:/\1:/' | sort -u || true
-}
-
 # changes FROM TO PATHSPEC...: true if commits FROM..TO touch PATHSPEC.
 changes() {
 	local from=$1 to=$2
@@ -52,7 +45,7 @@ build_kernel() {
 	rm -rf "$OUT/drivers/iommu" "$OUT/drivers/vfio"
 	W=1 "$TOP/scripts/build-kernel.sh" "$NAME" \
 		"$TOP/kconfig/vm.config" -- "${TARGETS[@]}" >/dev/null 2>&1 || return 1
-	warnings >"$1"
+	build_warnings "$OUT/build.log" >"$1"
 }
 
 # Build the checked-out vfio selftests against its UAPI headers.

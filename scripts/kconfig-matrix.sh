@@ -62,12 +62,6 @@ config_value() {
 	echo "${v:-n}"
 }
 
-# "file: warning: text" of a build log, line numbers dropped.
-log_warnings() {
-	grep -E '(warning|error):' "$1" |
-		sed -E 's/^([^:]+):[0-9]+(:[0-9]+)?:/\1:/' | sort -u || true
-}
-
 # build_case NAME ARCH BUILD SETTINGS...: configure case NAME in the
 # architecture's build directory and build what it needs: vmlinux (and
 # modules) for BUILD=link, then drivers/iommu/ and drivers/vfio/ with W=1,
@@ -119,7 +113,7 @@ check_case() {
 		echo "not ok - $name: nothing compiled in drivers/iommu/ and drivers/vfio/ (see $MATRIX/$name.log)"
 		return
 	fi
-	log_warnings "$MATRIX/$name.log" >"$MATRIX/$name.head-warnings"
+	build_warnings "$MATRIX/$name.log" >"$MATRIX/$name.head-warnings"
 	vfio=$(config_value "$MATRIX/$name.dotconfig" VFIO_NOIOMMU)
 	iommufd=$(config_value "$MATRIX/$name.dotconfig" IOMMUFD_NOIOMMU)
 	if [ "$vfio" != "$want_vfio" ] || [ "$iommufd" != "$want_iommufd" ]; then
@@ -152,7 +146,7 @@ compare_case() {
 		echo "not ok - $name: the base does not build (see $BUILD/kbuild/matrix-$arch/build.log)"
 		return
 	fi
-	log_warnings "$MATRIX/$name-base.log" >"$MATRIX/$name.base-warnings"
+	build_warnings "$MATRIX/$name-base.log" >"$MATRIX/$name.base-warnings"
 	new=$(comm -13 "$MATRIX/$name.base-warnings" \
 		"$MATRIX/$name.head-warnings")
 	if [ -z "$new" ]; then

@@ -59,6 +59,14 @@ jobs() {
 	nproc
 }
 
+# The "file: warning: text [-Wflag]" lines (and errors) of build log $1,
+# sorted and without line and column, which patches shift: two builds'
+# lists compare with comm(1).
+build_warnings() {
+	grep -E '(warning|error):' "$1" |
+		sed -E 's/^([^:]+):[0-9]+(:[0-9]+)?:/\1:/' | sort -u || true
+}
+
 # Indent stdin as TAP diagnostics.
 tap_diag() {
 	sed 's/^/#   /'
