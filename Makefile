@@ -5,7 +5,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps tree export kernel demo check checkpatch bisect-check kunit iommufd-regression kconfig-matrix sanitizer fault-injection stress bad-input unprivileged bench clean
+# BASE=7.3 (make tree|export|kernel BASE=7.3) works on the second base
+# kernel: base-7.3.conf, build/linux-7.3, patches-7.3/ and the VM kernel
+# build/kbuild/vm-7.3 (scripts/lib.sh). Unset, the 7.2 series.
+KNAME := $(if $(filter-out 7.2,$(BASE)),vm-$(BASE),vm)
+
+.PHONY: help deps tree export kernel demo check checkpatch bisect-check kunit iommufd-regression kconfig-matrix sanitizer fault-injection stress bad-input unprivileged errno-mainline bench clean
 
 help:
 	@echo "make demo          build the patched kernel, boot it, drive the edu device"
@@ -21,6 +26,9 @@ help:
 	@echo "make sanitizer     the in-VM suite on the KASAN/kmemleak/lockdep kernel"
 	@echo "make fault-injection | stress | bad-input | unprivileged"
 	@echo "                   one program of the in-VM suite (noiommu_fail_nth, ...)"
+	@echo "make errno-mainline  boot mainline 7.3, measure its errnos: tests/guest/noiommu_errno.mainline-7.3"
+	@echo "                   (make check compares the series' with it)"
+	@echo "make tree|export|kernel BASE=7.3  the same on linux-source-7.3 and patches-7.3/"
 	@echo "make bench         time GET_PA against /proc/self/pagemap in the VM (table: build/bench.md)"
 	@echo "make clean         remove build/ (not the download cache)"
 
@@ -31,7 +39,7 @@ export:
 	@scripts/export.sh
 
 kernel: tree
-	@W=1 scripts/build-kernel.sh vm kconfig/vm.config
+	@W=1 scripts/build-kernel.sh $(KNAME) kconfig/vm.config
 
 demo: kernel
 	@scripts/demo.sh
@@ -70,6 +78,11 @@ bad-input: kernel
 
 unprivileged: kernel
 	@scripts/check.sh guest:noiommu_unpriv
+
+# Mainline 7.3's errnos, the reference of make check's comparison. The
+# series' VM kernel provides the UAPI headers of the program both run.
+errno-mainline: kernel
+	@scripts/errno-mainline.sh
 
 bench: kernel
 	@scripts/bench.sh

@@ -6,7 +6,9 @@
 # usage: scripts/build-kernel.sh NAME FRAGMENT... [-- MAKE-TARGET...]
 #   NAME      output directory build/kbuild/NAME
 #   FRAGMENT  kconfig/*.config files, merged in order
-# env: ARCH (default x86_64), CROSS_COMPILE, KBASE (default tinyconfig),
+# env: BASE (scripts/lib.sh: the tree build/linux-BASE, and the option
+#      renames of kconfig/renames-BASE applied to the fragments),
+#      ARCH (default x86_64), CROSS_COMPILE, KBASE (default tinyconfig),
 #      W (passed to make as W=...), VERIFY=last (check only the last
 #      fragment took effect) or VERIFY=none
 set -euo pipefail
@@ -85,6 +87,29 @@ base_config() {
 	fi
 }
 
+# A base whose Kconfig names options of the fragments differently lists
+# them in kconfig/renames-BASE, one "OLD NEW" a line: the fragments are
+# merged and verified with the new names (copies in $OUT/fragments/).
+rename_options() {
+	local renames=$TOP/kconfig/renames-${BASE:-} old new rest i out sed=()
+	[ -n "${BASE:-}" ] && [ -f "$renames" ] || return 0
+	while read -r old new rest; do
+		case "$old" in '' | '#'*) continue ;; esac
+		if ! [[ "$old$new" =~ ^[A-Z0-9_]+$ ]] || [ -z "$new" ] || [ -n "$rest" ]; then
+			die "${renames#"$TOP"/}: want 'OLD NEW' option names, got '$old $new $rest'"
+		fi
+		sed+=(-e "s/^CONFIG_$old=/CONFIG_$new=/"
+			-e "s/^# CONFIG_$old is not set\$/# CONFIG_$new is not set/")
+	done <"$renames"
+	[ ${#sed[@]} -gt 0 ] || return 0
+	mkdir -p "$OUT/fragments"
+	for i in "${!FRAGS[@]}"; do
+		out=$OUT/fragments/$i-$(basename "${FRAGS[$i]}")
+		sed "${sed[@]}" "${FRAGS[$i]}" >"$out"
+		FRAGS[i]=$out
+	done
+}
+
 configure() {
 	local log=$OUT/config.log
 	: >"$log"
@@ -115,9 +140,10 @@ main() {
 	[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(bzImage)
 	ARCH=${ARCH:-x86_64}
 	OUT=$BUILD/kbuild/$NAME
-	[ -d "$TREE/.git" ] || die "no build/linux tree: run 'make tree' first"
+	[ -d "$TREE/.git" ] || die "no ${TREE#"$TOP"/} tree: run 'make tree' first"
 	need_pkgs flex bison bc libelf-dev libssl-dev ccache cpio
 	mkdir -p "$OUT"
+	rename_options
 	configure
 	log "building $NAME: ${TARGETS[*]}"
 	kmake ${W:+W="$W"} "${TARGETS[@]}" >"$OUT/build.log" 2>&1 || {

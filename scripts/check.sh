@@ -3,7 +3,11 @@
 # programs and run every check, or the STEPs given, in this order:
 #   static     checkpatch --strict and kernel-doc on the series
 #   guest      tests/guest/run-tests.sh in the VM (guest:NAME,... runs
-#              only those programs)
+#              only those programs), then the iommu-gone step; the errnos
+#              noiommu_errno prints are compared with mainline 7.3's
+#              (scripts/errno-compare.sh, no 7.3 kernel needed)
+#   iommu-gone run-tests.sh --suite iommu-gone in a boot of its own, with
+#              a virtio-iommu whose driver noiommu_iommu_gone unbinds
 #   runner     the runner's self-tests (check-log.sh on synthetic logs; a
 #              guest WARN must fail vm-run.sh)
 #   kunit      generic_pt's KUnit tests on UML
@@ -32,6 +36,11 @@ GUEST_LOG=$BUILD/vm/check.log
 # in 2M hugepages; vfio_dma_mapping_test maps a 1G hugepage.
 GUEST_MEM=(--mem 4096 --hugepages 600)
 GUEST_APPEND="hugepagesz=1G hugepages=1"
+# The IOMMU-gone scenario: virtio-iommu does not isolate MSIs, so iommufd
+# binds a device behind it only with allow_unsafe_interrupts.
+IOMMU_GONE_OUT=$BUILD/vm/iommu-gone
+IOMMU_GONE_LOG=$BUILD/vm/iommu-gone.log
+IOMMU_GONE_APPEND="iommufd.allow_unsafe_interrupts=1"
 DEBUG_TIMEOUT=${DEBUG_TIMEOUT:-2400}
 DEBUG_OUT=$BUILD/vm/debug
 DEBUG_LOG=$BUILD/vm/debug.log
@@ -44,7 +53,7 @@ PASSED=0
 FAILED=0
 SKIPPED=0
 
-STEPS="static guest runner kunit bisect iommufd matrix sanitizer"
+STEPS="static guest iommu-gone runner kunit bisect iommufd matrix sanitizer"
 # What 'make check' (and so CI) runs: a cold run stays under 60 minutes
 DEFAULT_STEPS="static guest runner kunit bisect iommufd matrix"
 
@@ -154,7 +163,42 @@ run_guest_tests() {
 	[ "$rc" -eq 0 ] || fail "guest run: $(tail -n1 <<<"$msg")"
 	while read -r name count; do
 		judge_tap "$name" "$GUEST_OUT/tap/$name.tap" "$count"
+		[ "$name" != noiommu_errno ] || errno_vs_mainline
 	done < <("$TOP/tests/guest/run-tests.sh" --list "${only[@]}")
+}
+
+# The errnos of the series (noiommu_errno's "errno:" lines) against those
+# of mainline 7.3 (tests/guest/noiommu_errno.mainline-7.3, measured by
+# 'make errno-mainline'): they may differ only as documented in
+# tests/guest/noiommu_errno.differences. One result per request.
+errno_vs_mainline() {
+	local out=$RESULTS/errno-vs-mainline.tap err=$RESULTS/errno-vs-mainline.err
+	local tap=$GUEST_OUT/tap/noiommu_errno.tap
+	local ref=$TOP/tests/guest/noiommu_errno.mainline-7.3
+	if [ ! -f "$tap" ]; then
+		fail "errno-vs-mainline: no noiommu_errno run to compare ($tap missing)"
+		return
+	fi
+	if ! "$TOP/scripts/errno-compare.sh" "$tap" >"$out" 2>"$err" && [ -s "$err" ]; then
+		fail "errno-vs-mainline: $(head -n1 "$err")"
+		return
+	fi
+	judge_tap errno-vs-mainline "$out" "$(grep -c '^errno: ' "$ref")"
+}
+
+# The IOMMU-gone scenario (noiommu_iommu_gone) in a boot of its own: it
+# unbinds the virtio-iommu's driver, which cannot be undone in that boot.
+run_iommu_gone_tests() {
+	step "booting the VM with a virtio-iommu for run-tests.sh --suite iommu-gone"
+	local rc=0 msg name count
+	msg=$("$TOP/scripts/vm-run.sh" --timeout "$CHECK_TIMEOUT" --log "$IOMMU_GONE_LOG" \
+		--out "$IOMMU_GONE_OUT" --iommu virtio --append "$IOMMU_GONE_APPEND" \
+		-- "tests/guest/run-tests.sh --suite iommu-gone" 2>&1) || rc=$?
+	step_done
+	[ "$rc" -eq 0 ] || fail "iommu-gone guest run: $(tail -n1 <<<"$msg")"
+	while read -r name count; do
+		judge_tap "$name" "$IOMMU_GONE_OUT/tap/$name.tap" "$count"
+	done < <("$TOP/tests/guest/run-tests.sh" --list --suite iommu-gone)
 }
 
 # The whole in-VM suite again on the sanitizer kernel (KASAN, kmemleak,
@@ -266,7 +310,8 @@ bisect_check() {
 run_step() {
 	case "$1" in
 	static) static_checks ;;
-	guest) run_guest_tests ;;
+	guest) run_guest_tests; run_iommu_gone_tests ;;
+	iommu-gone) run_iommu_gone_tests ;;
 	guest:?*) run_guest_tests "${1#guest:}" ;;
 	runner) selftest_check_log; selftest_warn ;;
 	kunit) kunit_tests ;;
@@ -283,7 +328,7 @@ main() {
 	[ $# -gt 0 ] || read -ra steps <<<"$DEFAULT_STEPS"
 	for s in "${steps[@]}"; do
 		[[ " $STEPS " == *" ${s%%:*} "* ]] || usage
-		case "$s" in guest*|sanitizer) vm_tests=1 ;; esac
+		case "$s" in guest*|iommu-gone|sanitizer) vm_tests=1 ;; esac
 	done
 	rm -f "$BUILD"/results/*.tap
 	[ "$vm_tests" = 0 ] || build_tests

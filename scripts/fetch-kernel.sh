@@ -1,9 +1,10 @@
 #!/bin/bash
-# Download the pinned linux-source-7.2 .deb with a private apt state (the
-# system's apt configuration is never touched), verify it, and leave the
-# kernel tarball in the cache. Prints the tarball's path and version.
+# Download the pinned linux-source-7.2 .deb (base.conf; with BASE=X, the
+# package of base-X.conf) with a private apt state (the system's apt
+# configuration is never touched), verify it, and leave the kernel tarball
+# in the cache. Prints the tarball's path and version.
 #
-# usage: scripts/fetch-kernel.sh
+# usage: [BASE=X] scripts/fetch-kernel.sh
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -48,7 +49,7 @@ pick_version() {
 		return
 	fi
 	newest=$(sort -V <<<"$versions" | tail -n1)
-	warn "pinned $BASE_PACKAGE $BASE_VERSION left the archive; using $newest instead (update base.conf)"
+	warn "pinned $BASE_PACKAGE $BASE_VERSION left the archive; using $newest instead (update ${BASE_CONF#"$TOP"/})"
 	echo "$newest"
 }
 
@@ -61,7 +62,7 @@ download() {
 		sum=$(sha256sum "$deb" | cut -d' ' -f1)
 		if [ "$sum" != "$BASE_SHA256" ]; then
 			rm -f "$deb"
-			die "sha256 of $BASE_PACKAGE $ver is $sum, base.conf pins $BASE_SHA256"
+			die "sha256 of $BASE_PACKAGE $ver is $sum, ${BASE_CONF#"$TOP"/} pins $BASE_SHA256"
 		fi
 	fi
 }

@@ -3,13 +3,38 @@
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$TOP/build}
-TREE=${TREE:-$BUILD/linux}
 # Downloads live outside the repository so that a new clone reuses them.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 CACHE=${NOIOMMU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/noiommu-cdev}
 
+# The base kernel to work on. Unset (or 7.2): Debian's linux-source-7.2,
+# base.conf, the tree build/linux and the series patches/. BASE=X for
+# another one: base-X.conf, build/linux-X and patches-X/ (BASE=7.3, the
+# mainline that merged the feature, for the follow-up series).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+case "${BASE:-}" in
+"" | 7.2)
+	BASE_CONF=$TOP/base.conf
+	TREE=${TREE:-$BUILD/linux}
+	PATCHES=$TOP/patches
+	;;
+*[!0-9.]* | .* | *.)
+	echo "error: BASE wants a kernel version such as 7.3, got '$BASE'" >&2
+	exit 1
+	;;
+*)
+	BASE_CONF=$TOP/base-$BASE.conf
+	TREE=${TREE:-$BUILD/linux-$BASE}
+	PATCHES=$TOP/patches-$BASE
+	;;
+esac
+if [ ! -f "$BASE_CONF" ]; then
+	echo "error: BASE=$BASE: no ${BASE_CONF#"$TOP"/} (bases: 7.2 $(find "$TOP" -maxdepth 1 -name 'base-*.conf' -printf '%f\n' | sed 's/^base-//; s/\.conf$//' | sort -V | paste -sd' '))" >&2
+	exit 1
+fi
+
 # shellcheck source=base.conf
-. "$TOP/base.conf"
+. "$BASE_CONF"
 
 # Single-line error and non-zero exit.
 die() {

@@ -2,14 +2,19 @@
 # Make build/linux a git tree of the base kernel with patches/ applied,
 # one commit per patch. An existing tree is reset to the base and the
 # series re-applied, unless it holds work that patches/ does not.
+# With BASE=X (scripts/lib.sh): base-X.conf, build/linux-X and patches-X/,
+# which may be absent (the tree is then the base alone).
 #
-# usage: scripts/tree.sh [--force]
+# usage: [BASE=X] scripts/tree.sh [--force]
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 FORCE=${FORCE:-0}
 [ "${1:-}" = --force ] && FORCE=1
+# build/linux (or build/linux-X) and patches/ (or patches-X/), for messages
+TREE_NAME=${TREE#"$TOP"/}
+PATCHES_NAME=${PATCHES#"$TOP"/}
 
 git_tree() {
 	git -C "$TREE" -c user.name="$(git -C "$TOP" config user.name)" \
@@ -54,17 +59,17 @@ check_exported() {
 	local tmp p n=0 series=()
 	[ "$FORCE" = 1 ] && return 0
 	git_tree diff --quiet HEAD ||
-		die "build/linux has uncommitted changes: commit them and 'make export', or 'make tree FORCE=1' to drop them"
+		die "$TREE_NAME has uncommitted changes: commit them and 'make export', or 'make tree FORCE=1' to drop them"
 	tmp=$(mktemp -d)
 	PATCHDIR=$tmp "$TOP/scripts/export.sh" >/dev/null 2>&1
-	[ -f "$TOP/patches/series" ] && mapfile -t series < <(grep -v '^#' "$TOP/patches/series")
+	[ -f "$PATCHES/series" ] && mapfile -t series < <(grep -v '^#' "$PATCHES/series")
 	while read -r p; do
 		[ -n "$p" ] || continue
 		if [ $n -ge ${#series[@]} ] ||
 			! cmp -s <(unnumbered "$tmp/$p") \
-				<(unnumbered "$TOP/patches/${series[$n]}"); then
+				<(unnumbered "$PATCHES/${series[$n]}"); then
 			rm -rf "$tmp"
-			die "build/linux has commits that differ from patches/: 'make export' them, or 'make tree FORCE=1' to drop them"
+			die "$TREE_NAME has commits that differ from $PATCHES_NAME/: 'make export' them, or 'make tree FORCE=1' to drop them"
 		fi
 		n=$((n + 1))
 	done < <(grep -v '^#' "$tmp/series")
@@ -75,16 +80,16 @@ check_exported() {
 
 apply_series() {
 	local p
-	[ -f "$TOP/patches/series" ] || return 0
+	[ -f "$PATCHES/series" ] || return 0
 	while read -r p; do
 		case "$p" in '' | '#'*) continue ;; esac
-		[ -f "$TOP/patches/$p" ] || die "patches/series names $p, which does not exist"
+		[ -f "$PATCHES/$p" ] || die "$PATCHES_NAME/series names $p, which does not exist"
 		if ! git_tree am -q --committer-date-is-author-date \
-			"$TOP/patches/$p" >"$BUILD/am.log" 2>&1; then
+			"$PATCHES/$p" >"$BUILD/am.log" 2>&1; then
 			git_tree am --abort >/dev/null 2>&1 || true
 			die "patch $p does not apply to $BASE_PACKAGE (details: build/am.log)"
 		fi
-	done <"$TOP/patches/series"
+	done <"$PATCHES/series"
 }
 
 main() {
@@ -94,7 +99,7 @@ main() {
 		if [ "$UP_TO_DATE" = 1 ]; then
 			# Re-applying would touch every patched file and make
 			# the next kernel build recompile them.
-			log "build/linux: already the $(git_tree rev-list --count base..HEAD) patches of patches/series"
+			log "$TREE_NAME: already the $(git_tree rev-list --count base..HEAD) patches of $PATCHES_NAME/series"
 			return 0
 		fi
 		git_tree am --abort >/dev/null 2>&1 || true
@@ -105,7 +110,7 @@ main() {
 		git_tree checkout -q -b series
 	fi
 	apply_series
-	log "build/linux: $(git_tree rev-list --count base..HEAD) patches on $BASE_PACKAGE"
+	log "$TREE_NAME: $(git_tree rev-list --count base..HEAD) patches on $BASE_PACKAGE"
 }
 
 main "$@"

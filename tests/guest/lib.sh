@@ -72,3 +72,16 @@ vfio_group_node() {
 		return 1
 	fi
 }
+
+# vfio_cdev BDF: print the VFIO device cdev of BDF (bound to vfio-pci),
+# /dev/vfio/devices/vfioN, or noiommu-vfioN for a device without an IOMMU.
+vfio_cdev() {
+	local d
+	for d in "/sys/bus/pci/devices/$1/vfio-dev/"*; do
+		[ -e "$d" ] || break
+		echo "/dev/vfio/devices/${d##*/}"
+		return 0
+	done
+	echo "no VFIO cdev for $1 (not bound to vfio-pci?)" >&2
+	return 1
+}

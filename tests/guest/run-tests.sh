@@ -5,10 +5,12 @@
 # 0: the host side judges the TAP files.
 #
 # usage: [FAULT_REJECT="START END"] tests/guest/run-tests.sh [--list]
-#          [--kmemleak] [--only NAME[,NAME...]]
+#          [--kmemleak] [--only NAME[,NAME...]] [--suite main|iommu-gone]
 #   --list      print "NAME COUNT" for each test program and exit (host side)
 #   --kmemleak  end with a kmemleak scan (sanitizer kernel)
-#   --only      run (or list) only these programs of TESTS
+#   --only      run (or list) only these programs of the suite
+#   --suite     the programs of TESTS (main, the default) or of
+#               IOMMU_GONE_TESTS, which need a boot of their own
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -31,6 +33,8 @@ noiommu_lifetime		6	edu
 noiommu_badinput		56	edu
 noiommu_unpriv			17	edu
 noiommu_stress			11	edu
+noiommu_domains			11	edu
+noiommu_errno			17	edu
 noiommu_fail_nth		7	fail_nth
 "
 
@@ -52,9 +56,24 @@ VFIO_DMA_ARGS="-v iommufd_anonymous -v iommufd_anonymous_hugetlb_2mb -v iommufd_
 BINS="$TOP/build/tests $TOP/build/selftests/vfio $TOP/tests/guest"
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 
+# Programs that need a boot of their own, with a virtio-iommu whose driver
+# they unbind (scripts/check.sh boots it with vm-run.sh --iommu virtio and
+# iommufd.allow_unsafe_interrupts=1): run with --suite iommu-gone.
+IOMMU_GONE_TESTS="
+noiommu_iommu_gone		5	iommu_gone
+"
+
 usage() {
-	echo "usage: $0 [--list] [--kmemleak] [--only NAME[,NAME...]]" >&2
+	echo "usage: $0 [--list] [--kmemleak] [--only NAME[,NAME...]] [--suite main|iommu-gone]" >&2
 	exit 2
+}
+
+# The "NAME COUNT SETUP" lines of the suite chosen with --suite.
+suite_tests() {
+	case "$SUITE" in
+	main) echo "$TESTS" ;;
+	iommu-gone) echo "$IOMMU_GONE_TESTS" ;;
+	esac
 }
 
 # "NAME COUNT SETUP" of each program selected by --only (all without it).
@@ -64,15 +83,15 @@ selected_tests() {
 		[ -n "$name" ] || continue
 		[ -z "$ONLY" ] || [[ ",$ONLY," == *",$name,"* ]] || continue
 		echo "$name $count $setup"
-	done <<<"$TESTS"
+	done <<<"$(suite_tests)"
 }
 
-# Every name given to --only must be a program of TESTS.
+# Every name given to --only must be a program of the suite.
 check_only() {
 	local name
 	for name in ${ONLY//,/ }; do
-		awk -v n="$name" '$1 == n { f = 1 } END { exit !f }' <<<"$TESTS" || {
-			echo "error: no test program '$name' in $0 (see --list)" >&2
+		awk -v n="$name" '$1 == n { f = 1 } END { exit !f }' <<<"$(suite_tests)" || {
+			echo "error: no test program '$name' in suite $SUITE of $0 (see --list)" >&2
 			exit 2
 		}
 	done
@@ -141,6 +160,17 @@ setup_vfio_dma() {
 	echo "$VFIO_DMA_ARGS $bdf"
 }
 
+# noiommu_iommu_gone: edu on vfio-pci behind the virtio-iommu, its cdev
+# and /dev/iommu given to nobody, as a udev rule would give them to the
+# user of a VM (the guest has no udev). The program checks all this.
+setup_iommu_gone() {
+	local bdf cdev
+	bdf=$(setup_edu) || return 1
+	cdev=$(vfio_cdev "$bdf") || return 1
+	chown 65534:65534 "$cdev" /dev/iommu || return 1
+	echo "$bdf"
+}
+
 # run_one NAME SETUP: run build/tests/NAME into $VM_OUT/tap/NAME.tap.
 run_one() {
 	local name=$1 setup=$2 tap=$VM_OUT/tap/$1.tap args rc=0
@@ -182,15 +212,18 @@ kmemleak_check() {
 main() {
 	local kmemleak=0 list=0 name count setup
 	ONLY=
+	SUITE=main
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--list) list=1 ;;
 		--kmemleak) kmemleak=1 ;;
 		--only) [ $# -ge 2 ] || usage; ONLY=$2; shift ;;
+		--suite) [ $# -ge 2 ] || usage; SUITE=$2; shift ;;
 		*) usage ;;
 		esac
 		shift
 	done
+	case "$SUITE" in main | iommu-gone) ;; *) usage ;; esac
 	check_only
 	if [ "$list" = 1 ]; then
 		selected_tests | cut -d' ' -f1,2

@@ -1,0 +1,680 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * No-IOMMU and real-IOMMU domains in one iommufd, and when IOAS pages stop
+ * being pinned. Two behaviours a maintainer review asked to be shown:
+ *
+ * mixed_domains: a device behind a real IOMMU (iommufd's mock device,
+ *   CONFIG_IOMMUFD_TEST) and the no-IOMMU device (the edu device's
+ *   noiommu-vfioN cdev) share one iommufd and never share a domain, in
+ *   either direction. Automatic domain selection skips a domain of the
+ *   other kind and allocates one of the device's own; naming a HWPT of the
+ *   other kind fails with EINVAL. IOMMU_IOAS_NOIOMMU_GET_PA answers only
+ *   when the IOAS holds a no-IOMMU domain, and then agrees with
+ *   /proc/self/pagemap.
+ *
+ * pinning: the pages of an IOAS mapping are pinned while a no-IOMMU HWPT
+ *   holds them. Detaching, replacing or destroying the last no-IOMMU HWPT
+ *   of the IOAS unpins them while the IOVA stays mapped, and GET_PA answers
+ *   while any no-IOMMU HWPT is in the IOAS, attached or not. Pins are
+ *   counted with /proc/vmstat's nr_foll_pin_acquired - nr_foll_pin_released
+ *   (pin_user_pages() accounting, one per 4K page), per-CPU counters folded
+ *   through /proc/sys/vm/stat_refresh, as a delta from a snapshot taken at
+ *   the start of each test. Nothing else in the idle guest holds a pin
+ *   (acquired == released between runs, and the delta is exactly the
+ *   pages mapped), so each step's count must be exact.
+ *
+ * Needs root (CAP_SYS_RAWIO for the cdev and GET_PA, pagemap's PFNs,
+ * stat_refresh) and a kernel with the noiommu-cdev series and
+ * CONFIG_IOMMUFD_TEST.
+ *
+ * usage: noiommu_domains [harness options] BDF
+ *   BDF is the edu device bound to vfio-pci in no-IOMMU mode. As for the
+ *   kernel's vfio selftests, it is the last argument (removed before the
+ *   kselftest harness parses its own options, -r, -f, -l, ...), or else
+ *   taken from $VFIO_SELFTESTS_BDF.
+ */
+#define _GNU_SOURCE
+#include <sys/mman.h>
+
+#include "kselftest_harness.h"
+#include "iommufd_test.h"
+
+#include "raw_ioctl.h"
+#include "tap.h"
+
+/* The buffers: 4K pages, so that pins count one per page */
+#define NPAGES		16
+#define NPAGES_B	5
+/* Inside the mock domain's aperture [MOCK_APERTURE_START, _LAST] */
+#define IOVA		(64UL << 20)
+
+static const char *edu_bdf;
+
+/*
+ * The ioctl wrappers return 0 or the errno, as raw_ioctl.h's do, so that a
+ * test states the outcome it expects: test_X() must succeed, test_err_X()
+ * must fail with the errno given.
+ */
+
+static int _test_bind(struct noiommu_dev *nd)
+{
+	struct vfio_device_bind_iommufd bind = {
+		.argsz = sizeof(bind),
+		.iommufd = nd->iommufd,
+	};
+
+	if (ioctl(nd->device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		return errno;
+	nd->dev_id = bind.out_devid;
+	return 0;
+}
+
+static int _test_ioas_alloc(int iommufd, __u32 *ioas_id)
+{
+	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
+
+	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &cmd))
+		return errno;
+	*ioas_id = cmd.out_ioas_id;
+	return 0;
+}
+#define test_ioas_alloc(ioas_id) \
+	ASSERT_EQ(0, _test_ioas_alloc(self->nd.iommufd, ioas_id))
+
+/*
+ * Attach the edu device to the IOAS or HWPT @pt_id, or replace what it is
+ * attached to; the HWPT it ends up on in *@hwpt_id.
+ */
+static int _test_attach(struct noiommu_dev *nd, __u32 pt_id, __u32 *hwpt_id)
+{
+	struct vfio_device_attach_iommufd_pt cmd = {
+		.argsz = sizeof(cmd),
+		.pt_id = pt_id,
+	};
+
+	if (ioctl(nd->device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &cmd))
+		return errno;
+	if (hwpt_id)
+		*hwpt_id = cmd.pt_id;
+	return 0;
+}
+#define test_attach(pt_id, hwpt_id) \
+	ASSERT_EQ(0, _test_attach(&self->nd, pt_id, hwpt_id))
+#define test_err_attach(_errno, pt_id) \
+	ASSERT_EQ(_errno, _test_attach(&self->nd, pt_id, NULL))
+#define test_detach() ASSERT_EQ(0, detach_pt(&self->nd))
+
+#define test_ioas_map(ioas_id, buf, len, iova) \
+	ASSERT_EQ(0, map_at(&self->nd, ioas_id, buf, len, iova))
+#define test_err_ioas_map(_errno, ioas_id, buf, len, iova) \
+	ASSERT_EQ(_errno, map_at(&self->nd, ioas_id, buf, len, iova))
+
+static int _test_ioas_unmap(int iommufd, __u32 ioas_id, __u64 iova,
+			    __u64 len, __u64 *unmapped)
+{
+	struct iommu_ioas_unmap cmd = {
+		.size = sizeof(cmd),
+		.ioas_id = ioas_id,
+		.iova = iova,
+		.length = len,
+	};
+
+	if (ioctl(iommufd, IOMMU_IOAS_UNMAP, &cmd))
+		return errno;
+	*unmapped = cmd.length;
+	return 0;
+}
+/* All of [iova, iova + len) was mapped and is unmapped */
+#define test_ioas_unmap(ioas_id, iova, len)                                \
+	({                                                                 \
+		__u64 __unmapped = 0;                                      \
+		ASSERT_EQ(0, _test_ioas_unmap(self->nd.iommufd, ioas_id,   \
+					      iova, len, &__unmapped));    \
+		ASSERT_EQ((__u64)(len), __unmapped);                       \
+	})
+
+static int _test_hwpt_alloc(int iommufd, __u32 dev_id, __u32 pt_id,
+			    __u32 *hwpt_id)
+{
+	struct iommu_hwpt_alloc cmd = {
+		.size = sizeof(cmd),
+		.dev_id = dev_id,
+		.pt_id = pt_id,
+	};
+
+	if (ioctl(iommufd, IOMMU_HWPT_ALLOC, &cmd))
+		return errno;
+	*hwpt_id = cmd.out_hwpt_id;
+	return 0;
+}
+#define test_hwpt_alloc(pt_id, hwpt_id)                                  \
+	ASSERT_EQ(0, _test_hwpt_alloc(self->nd.iommufd, self->nd.dev_id, \
+				      pt_id, hwpt_id))
+
+static int _test_destroy(int iommufd, __u32 id)
+{
+	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
+
+	return ioctl(iommufd, IOMMU_DESTROY, &cmd) ? errno : 0;
+}
+#define test_destroy(id) ASSERT_EQ(0, _test_destroy(self->nd.iommufd, id))
+#define test_err_destroy(_errno, id) \
+	ASSERT_EQ(_errno, _test_destroy(self->nd.iommufd, id))
+
+/* GET_PA of @iova for at most *@len bytes: *@pa and *@len answered */
+static int _test_get_pa(int iommufd, __u32 ioas_id, __u64 iova, __u64 *len,
+			__u64 *pa)
+{
+	struct iommu_ioas_noiommu_get_pa cmd = pa_req(ioas_id, iova, *len);
+
+	if (ioctl(iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &cmd))
+		return errno;
+	*len = cmd.length;
+	*pa = cmd.out_phys;
+	return 0;
+}
+#define test_err_get_pa(_errno, ioas_id, iova)                              \
+	({                                                                  \
+		__u64 __len = SZ_4K, __pa = 0;                              \
+		ASSERT_EQ(_errno, _test_get_pa(self->nd.iommufd, ioas_id,   \
+					       iova, &__len, &__pa));       \
+	})
+
+/*
+ * GET_PA of each 4K page of @buf, mapped at @iova of @ioas_id, at a
+ * different sub-page offset each, asking for the rest of the buffer, gives
+ * pagemap's physical address; and the pages the answered length spans are
+ * physically contiguous by pagemap too. Read pagemap after the map: a
+ * FOLL_LONGTERM pin may migrate a page first.
+ */
+static void _test_get_pa_is_pagemap(struct __test_metadata *_metadata,
+				    int iommufd, __u32 ioas_id, __u64 iova,
+				    void *buf, size_t npages)
+{
+	uint64_t map[NPAGES];
+	size_t i, k;
+	int fd;
+
+	ASSERT_GE((size_t)NPAGES, npages);
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, pagemap_pas(fd, buf, npages, map));
+	close(fd);
+
+	for (i = 0; i < npages; i++) {
+		__u64 off = 8 * i + 1, len, pa = 0, last;
+
+		len = (npages - i) * SZ_4K - off;
+		/* pagemap hides PFNs from a process without CAP_SYS_ADMIN */
+		ASSERT_NE((uint64_t)0, map[i]);
+		ASSERT_EQ(0, _test_get_pa(iommufd, ioas_id,
+					  iova + i * SZ_4K + off, &len, &pa));
+		ASSERT_EQ(map[i] + off, pa);
+		ASSERT_LT((__u64)0, len);
+		ASSERT_GE((npages - i) * SZ_4K - off, len);
+		last = i + (off + len - 1) / SZ_4K;
+		for (k = i + 1; k <= last; k++)
+			ASSERT_EQ(map[i] + (k - i) * SZ_4K, map[k]);
+	}
+}
+#define test_get_pa_is_pagemap(ioas_id, iova, buf, npages)                 \
+	_test_get_pa_is_pagemap(_metadata, self->nd.iommufd, ioas_id, iova, \
+				buf, npages)
+
+/* iommufd's mock device: a device behind a (mock) real IOMMU */
+static int _test_mock_domain(int iommufd, __u32 pt_id, __u32 *stdev_id,
+			     __u32 *hwpt_id)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
+		.id = pt_id,
+	};
+
+	if (ioctl(iommufd, IOMMU_TEST_CMD, &cmd))
+		return errno;
+	*stdev_id = cmd.mock_domain.out_stdev_id;
+	*hwpt_id = cmd.mock_domain.out_hwpt_id;
+	return 0;
+}
+#define test_mock_domain(pt_id, stdev_id, hwpt_id) \
+	ASSERT_EQ(0, _test_mock_domain(self->nd.iommufd, pt_id, stdev_id, hwpt_id))
+
+/* Replace the mock device's domain with @pt_id; the new HWPT in *@hwpt_id */
+static int _test_mock_replace(int iommufd, __u32 stdev_id, __u32 pt_id,
+			      __u32 *hwpt_id)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
+		.id = stdev_id,
+		.mock_domain_replace = { .pt_id = pt_id },
+	};
+
+	if (ioctl(iommufd, IOMMU_TEST_CMD, &cmd))
+		return errno;
+	if (hwpt_id)
+		*hwpt_id = cmd.mock_domain_replace.pt_id;
+	return 0;
+}
+#define test_mock_replace(stdev_id, pt_id, hwpt_id)                        \
+	ASSERT_EQ(0, _test_mock_replace(self->nd.iommufd, stdev_id, pt_id, \
+					hwpt_id))
+#define test_err_mock_replace(_errno, stdev_id, pt_id)                          \
+	ASSERT_EQ(_errno, _test_mock_replace(self->nd.iommufd, stdev_id, pt_id, \
+					     NULL))
+
+/*
+ * @hwpt_id is a mock domain and maps [@iova, @iova + @len) to the pages of
+ * @buf (IOMMU_TEST_OP_MD_CHECK_MAP fails with EINVAL for another domain)
+ */
+static int _test_md_check_map(int iommufd, __u32 hwpt_id, __u64 iova,
+			      void *buf, __u64 len)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MD_CHECK_MAP,
+		.id = hwpt_id,
+		.check_map = {
+			.iova = iova,
+			.length = len,
+			.uptr = (uintptr_t)buf,
+		},
+	};
+
+	return ioctl(iommufd, IOMMU_TEST_CMD, &cmd) ? errno : 0;
+}
+#define test_md_check_map(hwpt_id, iova, buf, len) \
+	ASSERT_EQ(0, _test_md_check_map(self->nd.iommufd, hwpt_id, iova, buf, len))
+
+/*
+ * Pages pinned with pin_user_pages() in the whole guest, acquired minus
+ * released, after folding the per-CPU counters into the global ones.
+ */
+static int _read_pins(long *pinned)
+{
+	long long acquired = -1, released = -1, val;
+	char name[64];
+	FILE *f;
+
+	if (write_file("/proc/sys/vm/stat_refresh", "1"))
+		return errno ?: EIO;
+	f = fopen("/proc/vmstat", "r");
+	if (!f)
+		return errno;
+	while (fscanf(f, "%63s %lld", name, &val) == 2) {
+		if (!strcmp(name, "nr_foll_pin_acquired"))
+			acquired = val;
+		else if (!strcmp(name, "nr_foll_pin_released"))
+			released = val;
+	}
+	fclose(f);
+	if (acquired < 0 || released < 0)
+		return ENOENT;
+	*pinned = acquired - released;
+	return 0;
+}
+
+/*
+ * Pages pinned since the snapshot @base, expected to be @expected. iommufd
+ * pins and unpins before its ioctl returns, so in the idle guest the count
+ * is exact. A pin held elsewhere for the length of an I/O (a direct I/O
+ * pins its user buffer) would only show for a moment: read again, up to 10
+ * times 10 ms apart, before returning a count other than @expected.
+ */
+static long _pinned_since(struct __test_metadata *_metadata, long base,
+			  long expected)
+{
+	long now = 0;
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		if (i)
+			usleep(10000);
+		ASSERT_EQ(0, _read_pins(&now));
+		if (now - base == expected)
+			break;
+	}
+	return now - base;
+}
+#define pins_snapshot(base) ASSERT_EQ(0, _read_pins(base))
+/* The pages pinned since the test started are @n */
+#define test_pinned(n) \
+	ASSERT_EQ((long)(n), _pinned_since(_metadata, self->base, n))
+
+/* @npages 4K pages of anonymous memory, faulted in, never a THP */
+static void *_buf_alloc(struct __test_metadata *_metadata, size_t npages)
+{
+	size_t len = npages * SZ_4K;
+	void *buf;
+
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, madvise(buf, len, MADV_NOHUGEPAGE));
+	memset(buf, 0x5a, len);
+	return buf;
+}
+#define buf_alloc(npages) _buf_alloc(_metadata, npages)
+
+/* Open the edu device's noiommu-vfioN cdev and bind it to a new iommufd */
+static void edu_open(struct __test_metadata *_metadata, struct noiommu_dev *nd)
+{
+	memset(nd, 0, sizeof(*nd));
+	nd->device_fd = -1;
+	nd->iommufd = -1;
+	copy_str(nd->bdf, sizeof(nd->bdf), edu_bdf);
+	ASSERT_TRUE(find_cdev(nd, "noiommu-vfio")) {
+		explain_no_cdev(nd);
+		TH_LOG("%s", nd->err);
+	}
+	ASSERT_EQ(0, open_cdev(nd))
+		TH_LOG("%s", nd->err);
+	nd->iommufd = open("/dev/iommu", O_RDWR);
+	ASSERT_LE(0, nd->iommufd);
+	ASSERT_EQ(0, _test_bind(nd));
+}
+
+/* A. Real-IOMMU devices and no-IOMMU domains never meet */
+
+FIXTURE(mixed_domains) {
+	struct noiommu_dev nd;
+	__u32 ioas_a;
+	__u32 ioas_b;
+	void *buf;
+};
+
+FIXTURE_SETUP(mixed_domains)
+{
+	edu_open(_metadata, &self->nd);
+	test_ioas_alloc(&self->ioas_a);
+	test_ioas_alloc(&self->ioas_b);
+	self->buf = buf_alloc(NPAGES);
+}
+
+FIXTURE_TEARDOWN(mixed_domains)
+{
+	/* Closing the iommufd destroys the mock devices too */
+	noiommu_close(&self->nd);
+}
+
+/* A mock device moved onto an IOAS with a no-IOMMU HWPT gets its own */
+TEST_F(mixed_domains, mock_replace_onto_noiommu_ioas)
+{
+	__u32 noiommu_hwpt = 0, stdev = 0, mock_hwpt = 0, new_hwpt = 0;
+
+	test_attach(self->ioas_a, &noiommu_hwpt);
+	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_mock_domain(self->ioas_b, &stdev, &mock_hwpt);
+
+	test_mock_replace(stdev, self->ioas_a, &new_hwpt);
+	ASSERT_NE(noiommu_hwpt, new_hwpt);
+	ASSERT_NE(mock_hwpt, new_hwpt);
+	/* A mock domain, filled with IOAS A's mapping */
+	test_md_check_map(new_hwpt, IOVA, self->buf, NPAGES * SZ_4K);
+	/* The no-IOMMU HWPT still holds the mapping */
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+}
+
+/* A mock device cannot be moved onto the no-IOMMU HWPT itself */
+TEST_F(mixed_domains, mock_replace_onto_noiommu_hwpt)
+{
+	__u32 noiommu_hwpt = 0, stdev = 0, mock_hwpt = 0;
+
+	test_attach(self->ioas_a, &noiommu_hwpt);
+	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_mock_domain(self->ioas_b, &stdev, &mock_hwpt);
+
+	test_err_mock_replace(EINVAL, stdev, noiommu_hwpt);
+	/* The mock device stays on its HWPT, which it keeps busy */
+	test_err_destroy(EBUSY, mock_hwpt);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+}
+
+/* A mock device created on an IOAS with a no-IOMMU HWPT gets its own */
+TEST_F(mixed_domains, mock_domain_on_noiommu_ioas)
+{
+	__u32 noiommu_hwpt = 0, stdev = 0, mock_hwpt = 0;
+
+	test_attach(self->ioas_a, &noiommu_hwpt);
+	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+
+	test_mock_domain(self->ioas_a, &stdev, &mock_hwpt);
+	ASSERT_NE(noiommu_hwpt, mock_hwpt);
+	test_md_check_map(mock_hwpt, IOVA, self->buf, NPAGES * SZ_4K);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+}
+
+/*
+ * The edu device attached to an IOAS with a mock HWPT gets its own; the mock
+ * domain stores the pages, the no-IOMMU domain is filled from it
+ */
+TEST_F(mixed_domains, noiommu_attach_onto_mock_ioas)
+{
+	__u32 noiommu_hwpt = 0, stdev = 0, mock_hwpt = 0;
+
+	test_mock_domain(self->ioas_a, &stdev, &mock_hwpt);
+	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA);
+
+	test_attach(self->ioas_a, &noiommu_hwpt);
+	ASSERT_NE(mock_hwpt, noiommu_hwpt);
+	/* GET_PA has a no-IOMMU domain to read now */
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	test_md_check_map(mock_hwpt, IOVA, self->buf, NPAGES * SZ_4K);
+}
+
+/* The edu device can neither attach nor be moved to a mock HWPT */
+TEST_F(mixed_domains, noiommu_attach_onto_mock_hwpt)
+{
+	__u32 noiommu_hwpt = 0, stdev = 0, mock_hwpt = 0;
+
+	test_mock_domain(self->ioas_a, &stdev, &mock_hwpt);
+	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+
+	/* Attach, the device attached nowhere */
+	test_err_attach(EINVAL, mock_hwpt);
+	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA);
+
+	/* Replace, the device attached to its own HWPT on IOAS B */
+	test_attach(self->ioas_b, &noiommu_hwpt);
+	test_err_attach(EINVAL, mock_hwpt);
+	/* Still attached there: its HWPT is busy */
+	test_err_destroy(EBUSY, noiommu_hwpt);
+	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA);
+}
+
+/* GET_PA reads no mock domain */
+TEST_F(mixed_domains, get_pa_mock_only)
+{
+	__u32 stdev = 0, mock_hwpt = 0;
+
+	test_mock_domain(self->ioas_a, &stdev, &mock_hwpt);
+	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_md_check_map(mock_hwpt, IOVA, self->buf, NPAGES * SZ_4K);
+
+	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA);
+	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA + (NPAGES - 1) * SZ_4K);
+	/* Unmapped comes first */
+	test_err_get_pa(ENOENT, self->ioas_a, IOVA + NPAGES * SZ_4K);
+}
+
+/*
+ * GET_PA with both kinds in the IOAS, mapped after both were attached:
+ * answers while the no-IOMMU HWPT is there, and only then
+ */
+TEST_F(mixed_domains, get_pa_noiommu_and_mock)
+{
+	__u32 noiommu_hwpt = 0, stdev = 0, mock_hwpt = 0;
+
+	test_attach(self->ioas_a, &noiommu_hwpt);
+	test_mock_domain(self->ioas_a, &stdev, &mock_hwpt);
+	ASSERT_NE(noiommu_hwpt, mock_hwpt);
+	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	test_md_check_map(mock_hwpt, IOVA, self->buf, NPAGES * SZ_4K);
+
+	/* The no-IOMMU HWPT goes, the mock one stays */
+	test_detach();
+	test_err_destroy(ENOENT, noiommu_hwpt);
+	test_md_check_map(mock_hwpt, IOVA, self->buf, NPAGES * SZ_4K);
+	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA);
+}
+
+/* B. When pages stop being pinned */
+
+FIXTURE(pinning) {
+	struct noiommu_dev nd;
+	__u32 ioas_a;
+	__u32 ioas_b;
+	void *buf;
+	void *buf_b;
+	long base;	/* pins before the test */
+};
+
+FIXTURE_SETUP(pinning)
+{
+	edu_open(_metadata, &self->nd);
+	test_ioas_alloc(&self->ioas_a);
+	test_ioas_alloc(&self->ioas_b);
+	self->buf = buf_alloc(NPAGES);
+	self->buf_b = buf_alloc(NPAGES_B);
+	pins_snapshot(&self->base);
+}
+
+FIXTURE_TEARDOWN(pinning)
+{
+	noiommu_close(&self->nd);
+}
+
+/* Mapped pages are pinned while a no-IOMMU HWPT is in the IOAS */
+TEST_F(pinning, pinned_while_attached)
+{
+	__u32 hwpt = 0;
+
+	/* Map with the device attached */
+	test_attach(self->ioas_a, &hwpt);
+	test_pinned(0);
+	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_pinned(NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	/* Unmap ends the pin */
+	test_ioas_unmap(self->ioas_a, IOVA, NPAGES * SZ_4K);
+	test_pinned(0);
+	test_err_get_pa(ENOENT, self->ioas_a, IOVA);
+
+	/* Map first, with no HWPT to hold the pages, then attach */
+	test_ioas_map(self->ioas_b, self->buf_b, NPAGES_B * SZ_4K, IOVA);
+	test_pinned(0);
+	test_err_get_pa(EOPNOTSUPP, self->ioas_b, IOVA);
+	test_attach(self->ioas_b, &hwpt);
+	test_pinned(NPAGES_B);
+	test_get_pa_is_pagemap(self->ioas_b, IOVA, self->buf_b, NPAGES_B);
+}
+
+/* Detaching destroys the automatic HWPT and unpins; the IOVA stays mapped */
+TEST_F(pinning, detach_unpins)
+{
+	__u32 hwpt = 0, hwpt2 = 0;
+
+	test_attach(self->ioas_a, &hwpt);
+	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_pinned(NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+
+	test_detach();
+	test_pinned(0);
+	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA);
+	/* The automatic HWPT is gone */
+	test_err_destroy(ENOENT, hwpt);
+	/* The IOVA is still mapped */
+	test_err_ioas_map(EEXIST, self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+
+	/* Attached again: a new HWPT, pinned again, GET_PA answers again */
+	test_attach(self->ioas_a, &hwpt2);
+	test_pinned(NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+
+	test_ioas_unmap(self->ioas_a, IOVA, NPAGES * SZ_4K);
+	test_pinned(0);
+}
+
+/* Replacing IOAS A with IOAS B unpins A's pages and pins B's */
+TEST_F(pinning, replace_unpins)
+{
+	__u32 hwpt_a = 0, hwpt_b = 0, hwpt_a2 = 0;
+
+	test_attach(self->ioas_a, &hwpt_a);
+	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_ioas_map(self->ioas_b, self->buf_b, NPAGES_B * SZ_4K, IOVA);
+	test_pinned(NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	test_err_get_pa(EOPNOTSUPP, self->ioas_b, IOVA);
+
+	test_attach(self->ioas_b, &hwpt_b);
+	ASSERT_NE(hwpt_a, hwpt_b);
+	test_pinned(NPAGES_B);
+	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA);
+	test_err_ioas_map(EEXIST, self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_get_pa_is_pagemap(self->ioas_b, IOVA, self->buf_b, NPAGES_B);
+
+	/* And back */
+	test_attach(self->ioas_a, &hwpt_a2);
+	test_pinned(NPAGES);
+	test_err_get_pa(EOPNOTSUPP, self->ioas_b, IOVA);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+}
+
+/*
+ * An explicitly allocated no-IOMMU HWPT holds the pages, device attached
+ * or not; destroying it unpins them
+ */
+TEST_F(pinning, explicit_hwpt)
+{
+	__u32 hwpt = 0, attached = 0;
+
+	test_hwpt_alloc(self->ioas_a, &hwpt);
+	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	/* No device attached yet */
+	test_pinned(NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+
+	test_attach(hwpt, &attached);
+	ASSERT_EQ(hwpt, attached);
+	test_err_destroy(EBUSY, hwpt);
+	test_detach();
+	/* Detached, the HWPT still holds the pages */
+	test_pinned(NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+
+	test_destroy(hwpt);
+	test_pinned(0);
+	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA);
+	test_err_ioas_map(EEXIST, self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_ioas_unmap(self->ioas_a, IOVA, NPAGES * SZ_4K);
+}
+
+static bool is_bdf(const char *s)
+{
+	unsigned int seg, bus, dev, fn;
+	int len = 0;
+
+	return sscanf(s, "%4x:%2x:%2x.%1x%n", &seg, &bus, &dev, &fn, &len) == 4 &&
+	       len == (int)strlen(s);
+}
+
+int main(int argc, char *argv[])
+{
+	if (argc > 1 && is_bdf(argv[argc - 1]))
+		edu_bdf = argv[--argc];
+	else
+		edu_bdf = getenv("VFIO_SELFTESTS_BDF");
+	if (!edu_bdf || !is_bdf(edu_bdf)) {
+		fprintf(stderr, "usage: %s [harness options] BDF (or VFIO_SELFTESTS_BDF=BDF)\n",
+			argv[0]);
+		return 2;
+	}
+	argv[argc] = NULL;
+	return test_harness_run(argc, argv);
+}
