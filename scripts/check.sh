@@ -39,7 +39,6 @@ GUEST_APPEND="hugepagesz=1G hugepages=1"
 # The IOMMU-gone scenario: virtio-iommu does not isolate MSIs, so iommufd
 # binds a device behind it only with allow_unsafe_interrupts.
 IOMMU_GONE_OUT=$BUILD/vm/iommu-gone
-IOMMU_GONE_LOG=$BUILD/vm/iommu-gone.log
 IOMMU_GONE_APPEND="iommufd.allow_unsafe_interrupts=1"
 DEBUG_TIMEOUT=${DEBUG_TIMEOUT:-2400}
 DEBUG_OUT=$BUILD/vm/debug
@@ -188,16 +187,23 @@ errno_vs_mainline() {
 
 # The IOMMU-gone scenario (noiommu_iommu_gone) in a boot of its own: it
 # unbinds the virtio-iommu's driver, which cannot be undone in that boot.
+# usage: run_iommu_gone_tests [KERNEL PREFIX]: the VM kernel by default;
+# the sanitizer step passes its kernel and "debug/", and the programs get
+# the sanitizer run's 900 s each.
 run_iommu_gone_tests() {
-	step "booting the VM with a virtio-iommu for run-tests.sh --suite iommu-gone"
-	local rc=0 msg name count
-	msg=$("$TOP/scripts/vm-run.sh" --timeout "$CHECK_TIMEOUT" --log "$IOMMU_GONE_LOG" \
-		--out "$IOMMU_GONE_OUT" --iommu virtio --append "$IOMMU_GONE_APPEND" \
-		-- "tests/guest/run-tests.sh --suite iommu-gone" 2>&1) || rc=$?
+	local kernel=${1:-$BUILD/kbuild/vm/arch/x86/boot/bzImage} prefix=${2:-}
+	local out=$IOMMU_GONE_OUT${prefix:+-debug} rc=0 msg name count
+	local cmd="tests/guest/run-tests.sh --suite iommu-gone"
+	[ -z "$prefix" ] || cmd="TEST_TIMEOUT=900 $cmd"
+	step "booting ${prefix:+the sanitizer kernel }with a virtio-iommu for run-tests.sh --suite iommu-gone"
+	msg=$("$TOP/scripts/vm-run.sh" --kernel "$kernel" --timeout "$CHECK_TIMEOUT" \
+		--log "$out.log" --out "$out" --iommu virtio \
+		--append "$IOMMU_GONE_APPEND" \
+		-- "$cmd" 2>&1) || rc=$?
 	step_done
-	[ "$rc" -eq 0 ] || fail "iommu-gone guest run: $(tail -n1 <<<"$msg")"
+	[ "$rc" -eq 0 ] || fail "${prefix}iommu-gone guest run: $(tail -n1 <<<"$msg")"
 	while read -r name count; do
-		judge_tap "$name" "$IOMMU_GONE_OUT/tap/$name.tap" "$count"
+		judge_tap "$prefix$name" "$out/tap/$name.tap" "$count"
 	done < <("$TOP/tests/guest/run-tests.sh" --list --suite iommu-gone)
 }
 
@@ -225,6 +231,7 @@ run_debug_tests() {
 	while read -r name count; do
 		judge_tap "debug/$name" "$DEBUG_OUT/tap/$name.tap" "$count"
 	done < <("$TOP/tests/guest/run-tests.sh" --list --kmemleak)
+	run_iommu_gone_tests "$kernel" debug/
 }
 
 selftest_check_log() {

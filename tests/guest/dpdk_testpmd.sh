@@ -10,7 +10,11 @@
 # "not ok", never skipped. Exits 1 if any check failed. Leaves the NIC
 # unbound from vfio-pci. testpmd's output is kept in $VM_OUT/dpdk_testpmd.log.
 # env: TESTPMD (default dpdk-testpmd), TESTPMD_RUN_SECS (txonly time,
-#      default 5), TESTPMD_TIMEOUT (whole testpmd run, default 70 s)
+#      default 5)
+# No limit of its own on how long testpmd takes to start or to stop: a
+# sanitizer kernel under TCG, or a busy host, makes it slow, not wrong.
+# It waits on testpmd itself; a testpmd that hangs is stopped by
+# run-tests.sh's per-program timeout, which scales with the kernel.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -21,7 +25,6 @@ E1000_VENDOR=8086
 E1000_DEVICE=100e
 TESTPMD=${TESTPMD:-dpdk-testpmd}
 RUN_SECS=${TESTPMD_RUN_SECS:-5}
-TESTPMD_TIMEOUT=${TESTPMD_TIMEOUT:-70}
 # 2048 mbufs (~5 MB) keep the hugepage need far below the VM's 64 x 2M.
 MBUFS=2048
 # testpmd writes to tmpfs (9p is slow under load); kept in $VM_OUT after.
@@ -118,10 +121,10 @@ intx_line() {
 	return 0
 }
 
-# Wait (up to the deadline) until testpmd forwards or has exited.
+# Wait until testpmd forwards (0) or has exited (1).
 wait_forwarding() {
-	local pid=$1 deadline=$((SECONDS + TESTPMD_TIMEOUT))
-	while [ "$SECONDS" -lt "$deadline" ] && kill -0 "$pid" 2>/dev/null; do
+	local pid=$1
+	while kill -0 "$pid" 2>/dev/null; do
 		grep -q '^Press enter to exit' "$LOG" && return 0
 		nap 0.5
 	done
@@ -141,7 +144,7 @@ run_testpmd() {
 	mkfifo "$dir/stdin" "$dir/nap"
 	NAP_FIFO=$dir/nap
 	: >"$LOG"
-	timeout -k 5 "$TESTPMD_TIMEOUT" stdbuf -oL "$TESTPMD" -l 0-1 -a "$BDF" \
+	stdbuf -oL "$TESTPMD" -l 0-1 -a "$BDF" \
 		--in-memory --no-telemetry --huge-dir=/dev/hugepages \
 		--log-level=lib.eal:info --vfio-intr=legacy \
 		-- --forward-mode=txonly --nb-cores=1 \
@@ -214,7 +217,6 @@ check_exit() {
 	[ "$RAN" = 1 ] || { echo "testpmd did not run: $WHY_NOT_RUN" >&2; return 1; }
 	case "$TESTPMD_RC" in
 	0) ;;
-	124 | 137) echo "testpmd timed out after ${TESTPMD_TIMEOUT}s (see $SAVED_LOG)" >&2; return 1 ;;
 	*) echo "testpmd exited $TESTPMD_RC: $(grep -m1 -E 'Cause:|FATAL' "$LOG" || tail -n1 "$LOG")" >&2; return 1 ;;
 	esac
 	log_has '^Bye\.\.\.' "'Bye...' (clean shutdown)"

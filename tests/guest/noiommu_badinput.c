@@ -166,19 +166,12 @@ static void row_nocap(const char *what, struct iommu_ioas_noiommu_get_pa cmd)
 
 static int ioas_alloc(__u32 *id)
 {
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-
-	if (ioctl(nd.iommufd, IOMMU_IOAS_ALLOC, &alloc))
-		return errno;
-	*id = alloc.out_ioas_id;
-	return 0;
+	return _test_ioctl_ioas_alloc(nd.iommufd, id);
 }
 
 static int destroy(__u32 id)
 {
-	struct iommu_destroy d = { .size = sizeof(d), .id = id };
-
-	return ioctl(nd.iommufd, IOMMU_DESTROY, &d) ? errno : 0;
+	return _test_ioctl_destroy(nd.iommufd, id);
 }
 
 /* Unmap everything in @ioas_id; the number of bytes unmapped, or -errno */
@@ -241,23 +234,6 @@ static int set_memory_enable(bool on)
  */
 static void row_dmabuf_revoked(void)
 {
-	struct {
-		struct vfio_device_feature feat;
-		struct vfio_device_feature_dma_buf get;
-		struct vfio_region_dma_range range;
-	} __attribute__((packed)) dreq = {
-		.feat = {
-			.argsz = sizeof(dreq),
-			.flags = VFIO_DEVICE_FEATURE_GET |
-				 VFIO_DEVICE_FEATURE_DMA_BUF,
-		},
-		.get = {
-			.region_index = VFIO_PCI_BAR0_REGION_INDEX,
-			.open_flags = O_RDWR | O_CLOEXEC,
-			.nr_ranges = 1,
-		},
-		.range = { .offset = 0, .length = nd.bar0_size },
-	};
 	struct iommu_ioas_map_file mf = {
 		.size = sizeof(mf),
 		.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE |
@@ -283,10 +259,10 @@ static void row_dmabuf_revoked(void)
 		 nd.bdf);
 	bar0 = strtoull(read_line(path, line, sizeof(line)), NULL, 0);
 
-	fd = ioctl(nd.device_fd, VFIO_DEVICE_FEATURE, &dreq);
+	fd = vfio_bar0_dmabuf(nd.device_fd, nd.bar0_size);
 	if (fd < 0) {
 		tap_diag("VFIO_DEVICE_FEATURE_DMA_BUF GET of BAR0: %s",
-			 strerror(errno));
+			 strerror(-fd));
 		row(EINVAL, -1, false, "%s (no dma-buf)", what);
 		return;
 	}

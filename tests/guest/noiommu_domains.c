@@ -51,57 +51,22 @@
 static const char *edu_bdf;
 
 /*
- * The ioctl wrappers return 0 or the errno, as raw_ioctl.h's do, so that a
- * test states the outcome it expects: test_X() must succeed, test_err_X()
- * must fail with the errno given.
+ * The ioctl wrappers (iommufd_ioctl.h, raw_ioctl.h) return 0 or the errno,
+ * so that a test states the outcome it expects: test_X() must succeed,
+ * test_err_X() must fail with the errno given.
  */
 
-static int _test_bind(struct noiommu_dev *nd)
-{
-	struct vfio_device_bind_iommufd bind = {
-		.argsz = sizeof(bind),
-		.iommufd = nd->iommufd,
-	};
-
-	if (ioctl(nd->device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
-		return errno;
-	nd->dev_id = bind.out_devid;
-	return 0;
-}
-
-static int _test_ioas_alloc(int iommufd, __u32 *ioas_id)
-{
-	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
-
-	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &cmd))
-		return errno;
-	*ioas_id = cmd.out_ioas_id;
-	return 0;
-}
 #define test_ioas_alloc(ioas_id) \
-	ASSERT_EQ(0, _test_ioas_alloc(self->nd.iommufd, ioas_id))
+	ASSERT_EQ(0, _test_ioctl_ioas_alloc(self->nd.iommufd, ioas_id))
 
 /*
  * Attach the edu device to the IOAS or HWPT @pt_id, or replace what it is
  * attached to; the HWPT it ends up on in *@hwpt_id.
  */
-static int _test_attach(struct noiommu_dev *nd, __u32 pt_id, __u32 *hwpt_id)
-{
-	struct vfio_device_attach_iommufd_pt cmd = {
-		.argsz = sizeof(cmd),
-		.pt_id = pt_id,
-	};
-
-	if (ioctl(nd->device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &cmd))
-		return errno;
-	if (hwpt_id)
-		*hwpt_id = cmd.pt_id;
-	return 0;
-}
 #define test_attach(pt_id, hwpt_id) \
-	ASSERT_EQ(0, _test_attach(&self->nd, pt_id, hwpt_id))
+	ASSERT_EQ(0, _test_cmd_attach(self->nd.device_fd, pt_id, hwpt_id))
 #define test_err_attach(_errno, pt_id) \
-	ASSERT_EQ(_errno, _test_attach(&self->nd, pt_id, NULL))
+	ASSERT_EQ(_errno, _test_cmd_attach(self->nd.device_fd, pt_id, NULL))
 #define test_detach() ASSERT_EQ(0, detach_pt(&self->nd))
 
 #define test_ioas_map(ioas_id, buf, len, iova) \
@@ -109,57 +74,26 @@ static int _test_attach(struct noiommu_dev *nd, __u32 pt_id, __u32 *hwpt_id)
 #define test_err_ioas_map(_errno, ioas_id, buf, len, iova) \
 	ASSERT_EQ(_errno, map_at(&self->nd, ioas_id, buf, len, iova))
 
-static int _test_ioas_unmap(int iommufd, __u32 ioas_id, __u64 iova,
-			    __u64 len, __u64 *unmapped)
-{
-	struct iommu_ioas_unmap cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas_id,
-		.iova = iova,
-		.length = len,
-	};
-
-	if (ioctl(iommufd, IOMMU_IOAS_UNMAP, &cmd))
-		return errno;
-	*unmapped = cmd.length;
-	return 0;
-}
 /* All of [iova, iova + len) was mapped and is unmapped */
-#define test_ioas_unmap(ioas_id, iova, len)                                \
-	({                                                                 \
-		__u64 __unmapped = 0;                                      \
-		ASSERT_EQ(0, _test_ioas_unmap(self->nd.iommufd, ioas_id,   \
-					      iova, len, &__unmapped));    \
-		ASSERT_EQ((__u64)(len), __unmapped);                       \
+#define test_ioas_unmap(ioas_id, iova, len)                                 \
+	({                                                                  \
+		__u64 __unmapped = 0;                                       \
+		ASSERT_EQ(0, _test_ioctl_ioas_unmap(self->nd.iommufd,       \
+						    ioas_id, iova, len,     \
+						    &__unmapped));          \
+		ASSERT_EQ((__u64)(len), __unmapped);                        \
 	})
 
-static int _test_hwpt_alloc(int iommufd, __u32 dev_id, __u32 pt_id,
-			    __u32 *hwpt_id)
-{
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.dev_id = dev_id,
-		.pt_id = pt_id,
-	};
+/* A no-IOMMU HWPT of the edu device on @pt_id */
+#define test_hwpt_alloc(pt_id, hwpt_id)                                      \
+	ASSERT_EQ(0, _test_cmd_hwpt_alloc(self->nd.iommufd, self->nd.dev_id, \
+					  pt_id, 0, 0, hwpt_id,              \
+					  IOMMU_HWPT_DATA_NONE, NULL, 0))
 
-	if (ioctl(iommufd, IOMMU_HWPT_ALLOC, &cmd))
-		return errno;
-	*hwpt_id = cmd.out_hwpt_id;
-	return 0;
-}
-#define test_hwpt_alloc(pt_id, hwpt_id)                                  \
-	ASSERT_EQ(0, _test_hwpt_alloc(self->nd.iommufd, self->nd.dev_id, \
-				      pt_id, hwpt_id))
-
-static int _test_destroy(int iommufd, __u32 id)
-{
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
-
-	return ioctl(iommufd, IOMMU_DESTROY, &cmd) ? errno : 0;
-}
-#define test_destroy(id) ASSERT_EQ(0, _test_destroy(self->nd.iommufd, id))
+#define test_destroy(id) \
+	ASSERT_EQ(0, _test_ioctl_destroy(self->nd.iommufd, id))
 #define test_err_destroy(_errno, id) \
-	ASSERT_EQ(_errno, _test_destroy(self->nd.iommufd, id))
+	ASSERT_EQ(_errno, _test_ioctl_destroy(self->nd.iommufd, id))
 
 /* GET_PA of @iova for at most *@len bytes: *@pa and *@len answered */
 static int _test_get_pa(int iommufd, __u32 ioas_id, __u64 iova, __u64 *len,
@@ -222,47 +156,19 @@ static void _test_get_pa_is_pagemap(struct __test_metadata *_metadata,
 				buf, npages)
 
 /* iommufd's mock device: a device behind a (mock) real IOMMU */
-static int _test_mock_domain(int iommufd, __u32 pt_id, __u32 *stdev_id,
-			     __u32 *hwpt_id)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
-		.id = pt_id,
-	};
-
-	if (ioctl(iommufd, IOMMU_TEST_CMD, &cmd))
-		return errno;
-	*stdev_id = cmd.mock_domain.out_stdev_id;
-	*hwpt_id = cmd.mock_domain.out_hwpt_id;
-	return 0;
-}
-#define test_mock_domain(pt_id, stdev_id, hwpt_id) \
-	ASSERT_EQ(0, _test_mock_domain(self->nd.iommufd, pt_id, stdev_id, hwpt_id))
+#define test_mock_domain(pt_id, stdev_id, hwpt_id)                  \
+	ASSERT_EQ(0, _test_cmd_mock_domain(self->nd.iommufd, pt_id, \
+					   stdev_id, hwpt_id, NULL))
 
 /* Replace the mock device's domain with @pt_id; the new HWPT in *@hwpt_id */
-static int _test_mock_replace(int iommufd, __u32 stdev_id, __u32 pt_id,
-			      __u32 *hwpt_id)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
-		.id = stdev_id,
-		.mock_domain_replace = { .pt_id = pt_id },
-	};
-
-	if (ioctl(iommufd, IOMMU_TEST_CMD, &cmd))
-		return errno;
-	if (hwpt_id)
-		*hwpt_id = cmd.mock_domain_replace.pt_id;
-	return 0;
-}
-#define test_mock_replace(stdev_id, pt_id, hwpt_id)                        \
-	ASSERT_EQ(0, _test_mock_replace(self->nd.iommufd, stdev_id, pt_id, \
-					hwpt_id))
-#define test_err_mock_replace(_errno, stdev_id, pt_id)                          \
-	ASSERT_EQ(_errno, _test_mock_replace(self->nd.iommufd, stdev_id, pt_id, \
-					     NULL))
+#define test_mock_replace(stdev_id, pt_id, hwpt_id)                  \
+	ASSERT_EQ(0, _test_cmd_mock_domain_replace(self->nd.iommufd, \
+						   stdev_id, pt_id,  \
+						   hwpt_id))
+#define test_err_mock_replace(_errno, stdev_id, pt_id)                    \
+	ASSERT_EQ(_errno, _test_cmd_mock_domain_replace(self->nd.iommufd, \
+							stdev_id, pt_id,  \
+							NULL))
 
 /*
  * @hwpt_id is a mock domain and maps [@iova, @iova + @len) to the pages of
@@ -360,19 +266,13 @@ static void *_buf_alloc(struct __test_metadata *_metadata, size_t npages)
 /* Open the edu device's noiommu-vfioN cdev and bind it to a new iommufd */
 static void edu_open(struct __test_metadata *_metadata, struct noiommu_dev *nd)
 {
-	memset(nd, 0, sizeof(*nd));
-	nd->device_fd = -1;
-	nd->iommufd = -1;
-	copy_str(nd->bdf, sizeof(nd->bdf), edu_bdf);
-	ASSERT_TRUE(find_cdev(nd, "noiommu-vfio")) {
-		explain_no_cdev(nd);
+	ASSERT_TRUE(find_noiommu_cdev(nd, edu_bdf))
 		TH_LOG("%s", nd->err);
-	}
 	ASSERT_EQ(0, open_cdev(nd))
 		TH_LOG("%s", nd->err);
 	nd->iommufd = open("/dev/iommu", O_RDWR);
 	ASSERT_LE(0, nd->iommufd);
-	ASSERT_EQ(0, _test_bind(nd));
+	ASSERT_EQ(0, _test_cmd_bind(nd->device_fd, nd->iommufd, &nd->dev_id));
 }
 
 /* A. Real-IOMMU devices and no-IOMMU domains never meet */
@@ -655,26 +555,10 @@ TEST_F(pinning, explicit_hwpt)
 	test_ioas_unmap(self->ioas_a, IOVA, NPAGES * SZ_4K);
 }
 
-static bool is_bdf(const char *s)
-{
-	unsigned int seg, bus, dev, fn;
-	int len = 0;
-
-	return sscanf(s, "%4x:%2x:%2x.%1x%n", &seg, &bus, &dev, &fn, &len) == 4 &&
-	       len == (int)strlen(s);
-}
-
 int main(int argc, char *argv[])
 {
-	if (argc > 1 && is_bdf(argv[argc - 1]))
-		edu_bdf = argv[--argc];
-	else
-		edu_bdf = getenv("VFIO_SELFTESTS_BDF");
-	if (!edu_bdf || !is_bdf(edu_bdf)) {
-		fprintf(stderr, "usage: %s [harness options] BDF (or VFIO_SELFTESTS_BDF=BDF)\n",
-			argv[0]);
+	edu_bdf = bdf_arg_or_usage(&argc, argv, "VFIO_SELFTESTS_BDF");
+	if (!edu_bdf)
 		return 2;
-	}
-	argv[argc] = NULL;
 	return test_harness_run(argc, argv);
 }

@@ -146,139 +146,18 @@ static void _measured(struct __test_metadata *_metadata, const char *name,
 		TH_LOG("%s: the request did not return", name);
 }
 
-/* ioctl(@fd, @req, @arg): 0 or the errno */
-static int req(int fd, unsigned long request, void *arg)
-{
-	return ioctl(fd, request, arg) ? errno : 0;
-}
-
 /* The request, without CAP_SYS_RAWIO (the caller is a child) */
 #define without_rawio(expr) \
 	(caps_drop(CAP_SYS_RAWIO) ? (_exit(EXIT_NO_CAP_DROP), 0) : (expr))
 
-/* ---- ioctls used for setup: 0 or the errno ---- */
+/* ---- ioctls used for setup (iommufd_ioctl.h's): 0 or the errno ---- */
 
-static int ioas_alloc(int iommufd, __u32 *id)
-{
-	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
-
-	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &cmd))
-		return errno;
-	*id = cmd.out_ioas_id;
-	return 0;
-}
-
-static int destroy(int iommufd, __u32 id)
-{
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
-
-	return req(iommufd, IOMMU_DESTROY, &cmd);
-}
-
-static int bind(int device_fd, int iommufd, __u32 *dev_id)
-{
-	struct vfio_device_bind_iommufd cmd = {
-		.argsz = sizeof(cmd),
-		.iommufd = iommufd,
-	};
-
-	if (ioctl(device_fd, VFIO_DEVICE_BIND_IOMMUFD, &cmd))
-		return errno;
-	if (dev_id)
-		*dev_id = cmd.out_devid;
-	return 0;
-}
-
-/* Attach the edu device to @pt_id; the HWPT it got in *@hwpt_id */
-static int attach(int device_fd, __u32 pt_id, __u32 *hwpt_id)
-{
-	struct vfio_device_attach_iommufd_pt cmd = {
-		.argsz = sizeof(cmd),
-		.pt_id = pt_id,
-	};
-
-	if (ioctl(device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &cmd))
-		return errno;
-	if (hwpt_id)
-		*hwpt_id = cmd.pt_id;
-	return 0;
-}
-
-static int detach(int device_fd)
-{
-	struct vfio_device_detach_iommufd_pt cmd = { .argsz = sizeof(cmd) };
-
-	return req(device_fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &cmd);
-}
-
+/* A paging HWPT for @dev_id on @pt_id with @flags */
 static int hwpt_alloc(int iommufd, __u32 dev_id, __u32 pt_id, __u32 flags,
 		      __u32 *hwpt_id)
 {
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dev_id = dev_id,
-		.pt_id = pt_id,
-		.data_type = IOMMU_HWPT_DATA_NONE,
-	};
-
-	if (ioctl(iommufd, IOMMU_HWPT_ALLOC, &cmd))
-		return errno;
-	*hwpt_id = cmd.out_hwpt_id;
-	return 0;
-}
-
-/* A mock device (behind iommufd's mock IOMMU) attached to @pt_id */
-static int mock_domain(int iommufd, __u32 pt_id, __u32 *stdev_id,
-		       __u32 *hwpt_id, __u32 *idev_id)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
-		.id = pt_id,
-	};
-
-	if (ioctl(iommufd, IOMMU_TEST_CMD, &cmd))
-		return errno;
-	*stdev_id = cmd.mock_domain.out_stdev_id;
-	*hwpt_id = cmd.mock_domain.out_hwpt_id;
-	if (idev_id)
-		*idev_id = cmd.mock_domain.out_idev_id;
-	return 0;
-}
-
-/* Move mock device @stdev_id to @pt_id; its new HWPT in *@hwpt_id */
-static int mock_replace(int iommufd, __u32 stdev_id, __u32 pt_id,
-			__u32 *hwpt_id)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
-		.id = stdev_id,
-		.mock_domain_replace = { .pt_id = pt_id },
-	};
-
-	if (ioctl(iommufd, IOMMU_TEST_CMD, &cmd))
-		return errno;
-	if (hwpt_id)
-		*hwpt_id = cmd.mock_domain_replace.pt_id;
-	return 0;
-}
-
-static int viommu_alloc(int iommufd, __u32 dev_id, __u32 hwpt_id,
-			__u32 *viommu_id)
-{
-	struct iommu_viommu_alloc cmd = {
-		.size = sizeof(cmd),
-		.type = IOMMU_VIOMMU_TYPE_SELFTEST,
-		.dev_id = dev_id,
-		.hwpt_id = hwpt_id,
-	};
-
-	if (ioctl(iommufd, IOMMU_VIOMMU_ALLOC, &cmd))
-		return errno;
-	*viommu_id = cmd.out_viommu_id;
-	return 0;
+	return _test_cmd_hwpt_alloc(iommufd, dev_id, pt_id, 0, flags, hwpt_id,
+				    IOMMU_HWPT_DATA_NONE, NULL, 0);
 }
 
 static int set_memory_decoding(int device_fd, __u64 config_offset, bool on)
@@ -295,31 +174,6 @@ static int set_memory_decoding(int device_fd, __u64 config_offset, bool on)
 	return 0;
 }
 
-/* A dma-buf of all of BAR0 (VFIO_DEVICE_FEATURE_DMA_BUF); fd or -errno */
-static int bar0_dmabuf(int device_fd, __u64 bar0_size)
-{
-	struct {
-		struct vfio_device_feature feat;
-		struct vfio_device_feature_dma_buf get;
-		struct vfio_region_dma_range range;
-	} __attribute__((packed)) cmd = {
-		.feat = {
-			.argsz = sizeof(cmd),
-			.flags = VFIO_DEVICE_FEATURE_GET |
-				 VFIO_DEVICE_FEATURE_DMA_BUF,
-		},
-		.get = {
-			.region_index = VFIO_PCI_BAR0_REGION_INDEX,
-			.open_flags = O_RDWR | O_CLOEXEC,
-			.nr_ranges = 1,
-		},
-		.range = { .offset = 0, .length = bar0_size },
-	};
-	int fd = ioctl(device_fd, VFIO_DEVICE_FEATURE, &cmd);
-
-	return fd < 0 ? -errno : fd;
-}
-
 static int map_file(int iommufd, __u32 ioas_id, int fd, __u64 len,
 		    __u64 iova)
 {
@@ -334,14 +188,22 @@ static int map_file(int iommufd, __u32 ioas_id, int fd, __u64 len,
 		.iova = iova,
 	};
 
-	return req(iommufd, IOMMU_IOAS_MAP_FILE, &cmd);
+	return _test_ioctl(iommufd, IOMMU_IOAS_MAP_FILE, &cmd);
 }
 
 /* ---- the requests: 0 or the errno, each undoing its success ---- */
 
+/* The result @err of a request that made object @id; destroyed if made */
+static int undo_alloc(int iommufd, int err, __u32 id)
+{
+	if (!err)
+		_test_ioctl_destroy(iommufd, id);
+	return err;
+}
+
 static int get_pa(int iommufd, struct iommu_ioas_noiommu_get_pa cmd)
 {
-	return req(iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &cmd);
+	return _test_ioctl(iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &cmd);
 }
 
 static int pasid_attach(int device_fd, __u32 pt_id)
@@ -357,7 +219,7 @@ static int pasid_attach(int device_fd, __u32 pt_id)
 		.flags = VFIO_DEVICE_DETACH_PASID,
 		.pasid = PASID,
 	};
-	int err = req(device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &cmd);
+	int err = _test_ioctl(device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &cmd);
 
 	if (!err)
 		ioctl(device_fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &undo);
@@ -372,7 +234,7 @@ static int pasid_detach(int device_fd)
 		.pasid = PASID,
 	};
 
-	return req(device_fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &cmd);
+	return _test_ioctl(device_fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &cmd);
 }
 
 static int hw_info(int iommufd, __u32 dev_id)
@@ -385,26 +247,18 @@ static int hw_info(int iommufd, __u32 dev_id)
 		.data_uptr = (uintptr_t)data,
 	};
 
-	return req(iommufd, IOMMU_GET_HW_INFO, &cmd);
+	return _test_ioctl(iommufd, IOMMU_GET_HW_INFO, &cmd);
 }
 
 /* IOMMU_HWPT_ALLOC of the device on @pt_id with @flags */
 static int hwpt_alloc_flags(int iommufd, __u32 dev_id, __u32 pt_id,
 			    __u32 flags, __u32 fault_id)
 {
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dev_id = dev_id,
-		.pt_id = pt_id,
-		.data_type = IOMMU_HWPT_DATA_NONE,
-		.fault_id = fault_id,
-	};
-	int err = req(iommufd, IOMMU_HWPT_ALLOC, &cmd);
+	__u32 hwpt_id = 0;
+	int err = _test_cmd_hwpt_alloc(iommufd, dev_id, pt_id, fault_id, flags,
+				       &hwpt_id, IOMMU_HWPT_DATA_NONE, NULL, 0);
 
-	if (!err)
-		destroy(iommufd, cmd.out_hwpt_id);
-	return err;
+	return undo_alloc(iommufd, err, hwpt_id);
 }
 
 /* A nested HWPT (mock driver's data type) on the parent @pt_id */
@@ -413,19 +267,12 @@ static int hwpt_alloc_nested(int iommufd, __u32 dev_id, __u32 pt_id)
 	struct iommu_hwpt_selftest data = {
 		.iotlb = IOMMU_TEST_IOTLB_DEFAULT,
 	};
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.dev_id = dev_id,
-		.pt_id = pt_id,
-		.data_type = IOMMU_HWPT_DATA_SELFTEST,
-		.data_len = sizeof(data),
-		.data_uptr = (uintptr_t)&data,
-	};
-	int err = req(iommufd, IOMMU_HWPT_ALLOC, &cmd);
+	__u32 hwpt_id = 0;
+	int err = _test_cmd_hwpt_alloc(iommufd, dev_id, pt_id, 0, 0, &hwpt_id,
+				       IOMMU_HWPT_DATA_SELFTEST, &data,
+				       sizeof(data));
 
-	if (!err)
-		destroy(iommufd, cmd.out_hwpt_id);
-	return err;
+	return undo_alloc(iommufd, err, hwpt_id);
 }
 
 static int set_dirty_tracking(int iommufd, __u32 hwpt_id, bool enable)
@@ -436,7 +283,7 @@ static int set_dirty_tracking(int iommufd, __u32 hwpt_id, bool enable)
 		.hwpt_id = hwpt_id,
 	};
 
-	return req(iommufd, IOMMU_HWPT_SET_DIRTY_TRACKING, &cmd);
+	return _test_ioctl(iommufd, IOMMU_HWPT_SET_DIRTY_TRACKING, &cmd);
 }
 
 static int get_dirty_bitmap(int iommufd, __u32 hwpt_id)
@@ -451,17 +298,17 @@ static int get_dirty_bitmap(int iommufd, __u32 hwpt_id)
 		.data = (uintptr_t)bitmap,
 	};
 
-	return req(iommufd, IOMMU_HWPT_GET_DIRTY_BITMAP, &cmd);
+	return _test_ioctl(iommufd, IOMMU_HWPT_GET_DIRTY_BITMAP, &cmd);
 }
 
 static int viommu_alloc_req(int iommufd, __u32 dev_id, __u32 hwpt_id)
 {
 	__u32 viommu_id = 0;
-	int err = viommu_alloc(iommufd, dev_id, hwpt_id, &viommu_id);
+	int err = _test_cmd_viommu_alloc(iommufd, dev_id, hwpt_id,
+					 IOMMU_VIOMMU_TYPE_SELFTEST,
+					 &viommu_id);
 
-	if (!err)
-		destroy(iommufd, viommu_id);
-	return err;
+	return undo_alloc(iommufd, err, viommu_id);
 }
 
 static int vdevice_alloc(int iommufd, __u32 viommu_id, __u32 dev_id)
@@ -472,23 +319,21 @@ static int vdevice_alloc(int iommufd, __u32 viommu_id, __u32 dev_id)
 		.dev_id = dev_id,
 		.virt_id = 1,
 	};
-	int err = req(iommufd, IOMMU_VDEVICE_ALLOC, &cmd);
+	int err = _test_ioctl(iommufd, IOMMU_VDEVICE_ALLOC, &cmd);
 
-	if (!err)
-		destroy(iommufd, cmd.out_vdevice_id);
-	return err;
+	return undo_alloc(iommufd, err, cmd.out_vdevice_id);
 }
 
 /* Attach the edu device to @pt_id; on success put it back on @back_id */
 static int attach_req(int device_fd, __u32 pt_id, __u32 back_id)
 {
-	int err = attach(device_fd, pt_id, NULL);
+	int err = _test_cmd_attach(device_fd, pt_id, NULL);
 
 	if (!err) {
 		if (back_id)
-			attach(device_fd, back_id, NULL);
+			_test_cmd_attach(device_fd, back_id, NULL);
 		else
-			detach(device_fd);
+			_test_cmd_detach(device_fd);
 	}
 	return err;
 }
@@ -497,31 +342,22 @@ static int attach_req(int device_fd, __u32 pt_id, __u32 back_id)
 static int mock_replace_req(int iommufd, __u32 stdev_id, __u32 pt_id,
 			    __u32 back_id)
 {
-	int err = mock_replace(iommufd, stdev_id, pt_id, NULL);
+	int err = _test_cmd_mock_domain_replace(iommufd, stdev_id, pt_id,
+						NULL);
 
 	if (!err)
-		mock_replace(iommufd, stdev_id, back_id, NULL);
+		_test_cmd_mock_domain_replace(iommufd, stdev_id, back_id,
+					      NULL);
 	return err;
 }
 
 static int mock_domain_req(int iommufd, __u32 pt_id)
 {
 	__u32 stdev_id = 0, hwpt_id = 0;
-	int err = mock_domain(iommufd, pt_id, &stdev_id, &hwpt_id, NULL);
+	int err = _test_cmd_mock_domain(iommufd, pt_id, &stdev_id, &hwpt_id,
+					NULL);
 
-	if (!err)
-		destroy(iommufd, stdev_id);
-	return err;
-}
-
-static int cdev_open(const char *cdev)
-{
-	int fd = open(cdev, O_RDWR);
-
-	if (fd < 0)
-		return errno;
-	close(fd);
-	return 0;
+	return undo_alloc(iommufd, err, stdev_id);
 }
 
 static int cdev_bind(int device_fd)
@@ -530,7 +366,7 @@ static int cdev_bind(int device_fd)
 
 	if (iommufd < 0)
 		_exit(EXIT_NO_IOMMUFD);
-	return bind(device_fd, iommufd, NULL);
+	return _test_cmd_bind(device_fd, iommufd, NULL);
 }
 
 /* ---- the fixture: the edu device bound to an iommufd, two IOASes ---- */
@@ -538,12 +374,8 @@ static int cdev_bind(int device_fd)
 /* Find the edu device's cdev and open it; nd->err says why not */
 static int edu_open_cdev(struct noiommu_dev *nd)
 {
-	memset(nd, 0, sizeof(*nd));
-	nd->device_fd = -1;
-	nd->iommufd = -1;
-	copy_str(nd->bdf, sizeof(nd->bdf), edu_bdf);
-	if (!find_cdev(nd, "noiommu-vfio"))
-		return explain_no_cdev(nd);
+	if (!find_noiommu_cdev(nd, edu_bdf))
+		return -1;
 	return open_cdev(nd);
 }
 
@@ -562,8 +394,8 @@ FIXTURE_SETUP(edu)
 		TH_LOG("%s", self->nd.err);
 	self->nd.iommufd = open("/dev/iommu", O_RDWR);
 	ASSERT_LE(0, self->nd.iommufd);
-	ASSERT_EQ(0, bind(self->nd.device_fd, self->nd.iommufd,
-			  &self->nd.dev_id));
+	ASSERT_EQ(0, _test_cmd_bind(self->nd.device_fd, self->nd.iommufd,
+				    &self->nd.dev_id));
 	ASSERT_EQ(0, region_info(&self->nd, VFIO_PCI_CONFIG_REGION_INDEX,
 				 &info))
 		TH_LOG("%s", self->nd.err);
@@ -571,8 +403,8 @@ FIXTURE_SETUP(edu)
 	ASSERT_EQ(0, region_info(&self->nd, VFIO_PCI_BAR0_REGION_INDEX, &info))
 		TH_LOG("%s", self->nd.err);
 	self->nd.bar0_size = info.size;
-	ASSERT_EQ(0, ioas_alloc(self->nd.iommufd, &self->ioas_a));
-	ASSERT_EQ(0, ioas_alloc(self->nd.iommufd, &self->ioas_b));
+	ASSERT_EQ(0, _test_ioctl_ioas_alloc(self->nd.iommufd, &self->ioas_a));
+	ASSERT_EQ(0, _test_ioctl_ioas_alloc(self->nd.iommufd, &self->ioas_b));
 	self->buf = mmap(NULL, BUF_LEN, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->buf);
@@ -605,13 +437,13 @@ TEST_F(edu, get_pa)
 	struct iommu_ioas_noiommu_get_pa cmd;
 	void *top;
 
-	ASSERT_EQ(0, attach(self->nd.device_fd, a, NULL));
+	ASSERT_EQ(0, _test_cmd_attach(self->nd.device_fd, a, NULL));
 	ASSERT_EQ(0, map_at(&self->nd, b, self->buf, BUF_LEN, IOVA));
 	top = mmap(NULL, SZ_4K, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, top);
 	memset(top, 0x3c, SZ_4K);
-	dmabuf = bar0_dmabuf(self->nd.device_fd, self->nd.bar0_size);
+	dmabuf = vfio_bar0_dmabuf(self->nd.device_fd, self->nd.bar0_size);
 	ASSERT_LE(0, dmabuf)
 		TH_LOG("VFIO_DEVICE_FEATURE_DMA_BUF of BAR0: %s",
 		       strerror(-dmabuf));
@@ -665,7 +497,7 @@ TEST_F(edu, pasid)
 	measure("pasid.attach_before_device_attach",
 		pasid_attach(device_fd, self->ioas_a));
 	measure("pasid.detach_before_device_attach", pasid_detach(device_fd));
-	ASSERT_EQ(0, attach(device_fd, self->ioas_a, NULL));
+	ASSERT_EQ(0, _test_cmd_attach(device_fd, self->ioas_a, NULL));
 	measure("pasid.attach_after_device_attach",
 		pasid_attach(device_fd, self->ioas_a));
 	measure("pasid.detach_after_device_attach", pasid_detach(device_fd));
@@ -684,7 +516,7 @@ TEST_F(edu, hwpt_alloc)
 	struct iommu_fault_alloc fault = { .size = sizeof(fault) };
 
 	/* FAULT_ID_VALID names a real fault queue */
-	ASSERT_EQ(0, req(iommufd, IOMMU_FAULT_QUEUE_ALLOC, &fault));
+	ASSERT_EQ(0, _test_ioctl(iommufd, IOMMU_FAULT_QUEUE_ALLOC, &fault));
 
 	measure("hwpt_alloc.no_flags", hwpt_alloc_flags(iommufd, dev, a, 0, 0));
 	measure("hwpt_alloc.nest_parent",
@@ -739,8 +571,8 @@ TEST_F(edu, viommu)
 
 	ASSERT_EQ(0, hwpt_alloc(iommufd, self->nd.dev_id, self->ioas_a, 0,
 				&hwpt));
-	ASSERT_EQ(0, mock_domain(iommufd, self->ioas_b, &stdev, &mock_hwpt,
-				 &mock_idev));
+	ASSERT_EQ(0, _test_cmd_mock_domain(iommufd, self->ioas_b, &stdev,
+					   &mock_hwpt, &mock_idev));
 	ASSERT_EQ(0, hwpt_alloc(iommufd, mock_idev, self->ioas_b,
 				IOMMU_HWPT_ALLOC_NEST_PARENT, &parent));
 	measure("viommu_alloc.noiommu_hwpt",
@@ -755,11 +587,13 @@ TEST_F(edu, vdevice)
 	int iommufd = self->nd.iommufd;
 	__u32 stdev = 0, mock_hwpt = 0, mock_idev = 0, parent = 0, viommu = 0;
 
-	ASSERT_EQ(0, mock_domain(iommufd, self->ioas_b, &stdev, &mock_hwpt,
-				 &mock_idev));
+	ASSERT_EQ(0, _test_cmd_mock_domain(iommufd, self->ioas_b, &stdev,
+					   &mock_hwpt, &mock_idev));
 	ASSERT_EQ(0, hwpt_alloc(iommufd, mock_idev, self->ioas_b,
 				IOMMU_HWPT_ALLOC_NEST_PARENT, &parent));
-	ASSERT_EQ(0, viommu_alloc(iommufd, mock_idev, parent, &viommu));
+	ASSERT_EQ(0, _test_cmd_viommu_alloc(iommufd, mock_idev, parent,
+					    IOMMU_VIOMMU_TYPE_SELFTEST,
+					    &viommu));
 	measure("vdevice_alloc.mock_viommu",
 		vdevice_alloc(iommufd, viommu, self->nd.dev_id));
 }
@@ -781,10 +615,11 @@ static void mixed_setup(struct __test_metadata *_metadata,
 			FIXTURE_DATA(edu) *self, bool attach_device,
 			__u32 *stdev, __u32 *mock_hwpt, __u32 *hwpt)
 {
-	ASSERT_EQ(0, mock_domain(self->nd.iommufd, self->ioas_b, stdev,
-				 mock_hwpt, NULL));
+	ASSERT_EQ(0, _test_cmd_mock_domain(self->nd.iommufd, self->ioas_b,
+					   stdev, mock_hwpt, NULL));
 	if (attach_device)
-		ASSERT_EQ(0, attach(self->nd.device_fd, self->ioas_a, hwpt));
+		ASSERT_EQ(0, _test_cmd_attach(self->nd.device_fd, self->ioas_a,
+					      hwpt));
 }
 
 __attribute__((format(printf, 1, 2)))
@@ -821,7 +656,7 @@ TEST_F(edu, attach_mock_ioas)
 	mixed_setup(_metadata, self, false, &stdev, &mock_hwpt, NULL);
 	measure("attach.mock_ioas",
 		attach_req(self->nd.device_fd, self->ioas_b, 0));
-	if (!attach(self->nd.device_fd, self->ioas_b, &got))
+	if (!_test_cmd_attach(self->nd.device_fd, self->ioas_b, &got))
 		info("attach.mock_ioas: the device got HWPT %u, the mock device has HWPT %u: %s",
 		     got, mock_hwpt, shared(got, mock_hwpt));
 }
@@ -838,7 +673,7 @@ TEST_F(edu, get_pa_mock_ioas_attached)
 	ASSERT_EQ(0, map_at(&self->nd, self->ioas_b, self->buf, BUF_LEN,
 			    IOVA));
 	mixed_setup(_metadata, self, false, &stdev, &mock_hwpt, NULL);
-	ASSERT_EQ(0, attach(self->nd.device_fd, self->ioas_b, NULL));
+	ASSERT_EQ(0, _test_cmd_attach(self->nd.device_fd, self->ioas_b, NULL));
 	measure("get_pa.mock_ioas_attached",
 		get_pa(self->nd.iommufd, pa_req(self->ioas_b, IOVA, SZ_4K)));
 }
@@ -882,7 +717,8 @@ TEST_F(edu, mock_replace_noiommu_ioas)
 	measure("mock_replace.noiommu_ioas",
 		mock_replace_req(self->nd.iommufd, stdev, self->ioas_a,
 				 mock_hwpt));
-	if (!mock_replace(self->nd.iommufd, stdev, self->ioas_a, &got))
+	if (!_test_cmd_mock_domain_replace(self->nd.iommufd, stdev,
+					   self->ioas_a, &got))
 		info("mock_replace.noiommu_ioas: the mock device got HWPT %u, the device has HWPT %u: %s",
 		     got, hwpt, shared(got, hwpt));
 }
@@ -894,7 +730,8 @@ TEST_F(edu, mock_domain_noiommu_ioas)
 	mixed_setup(_metadata, self, true, &stdev, &mock_hwpt, &hwpt);
 	measure("mock_domain.noiommu_ioas",
 		mock_domain_req(self->nd.iommufd, self->ioas_a));
-	if (!mock_domain(self->nd.iommufd, self->ioas_a, &stdev2, &got, NULL))
+	if (!_test_cmd_mock_domain(self->nd.iommufd, self->ioas_a, &stdev2,
+				   &got, NULL))
 		info("mock_domain.noiommu_ioas: the new mock device got HWPT %u, the device has HWPT %u: %s",
 		     got, hwpt, shared(got, hwpt));
 }
@@ -928,31 +765,15 @@ TEST_F(cdev, without_cap_sys_rawio)
 	struct noiommu_dev *nd = &self->nd;
 
 	measure("cdev.open_no_cap_sys_rawio",
-		without_rawio(cdev_open(nd->cdev)));
+		without_rawio(open_err(nd->cdev)));
 	measure("cdev.bind_no_cap_sys_rawio",
 		without_rawio(cdev_bind(nd->device_fd)));
 }
 
-static bool is_bdf(const char *s)
-{
-	unsigned int seg, bus, dev, fn;
-	int len = 0;
-
-	return s && sscanf(s, "%4x:%2x:%2x.%1x%n", &seg, &bus, &dev, &fn,
-			   &len) == 4 && len == (int)strlen(s);
-}
-
 int main(int argc, char *argv[])
 {
-	if (argc > 1 && is_bdf(argv[argc - 1]))
-		edu_bdf = argv[--argc];
-	else
-		edu_bdf = getenv("NOIOMMU_BDF");
-	if (!is_bdf(edu_bdf)) {
-		fprintf(stderr, "usage: %s [harness options] BDF (or NOIOMMU_BDF=BDF)\n",
-			argv[0]);
+	edu_bdf = bdf_arg_or_usage(&argc, argv, "NOIOMMU_BDF");
+	if (!edu_bdf)
 		return 2;
-	}
-	argv[argc] = NULL;
 	return test_harness_run(argc, argv);
 }

@@ -186,34 +186,16 @@ static void pause_us(uint64_t *state, unsigned int max_us)
 
 static int map_slot(const struct slot *s)
 {
-	struct iommu_ioas_map map = {
-		.size = sizeof(map),
-		.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE |
-			 IOMMU_IOAS_MAP_FIXED_IOVA,
-		.ioas_id = nd.ioas_id,
-		.user_va = (uintptr_t)(hp + s->va_off),
-		.length = s->len,
-		.iova = IOVA_BASE + s->iova,
-	};
-
-	return ioctl(nd.iommufd, IOMMU_IOAS_MAP, &map) ? errno : 0;
+	return map_at(&nd, nd.ioas_id, hp + s->va_off, s->len,
+		      IOVA_BASE + s->iova);
 }
 
 /* 0, the errno, or -1 if it unmapped another amount than the slot's */
 static int unmap_range(__u32 ioas_id, __u64 iova, __u64 len,
 		       __u64 *unmapped)
 {
-	struct iommu_ioas_unmap un = {
-		.size = sizeof(un),
-		.ioas_id = ioas_id,
-		.iova = iova,
-		.length = len,
-	};
-
-	if (ioctl(nd.iommufd, IOMMU_IOAS_UNMAP, &un))
-		return errno;
-	*unmapped = un.length;
-	return 0;
+	return _test_ioctl_ioas_unmap(nd.iommufd, ioas_id, iova, len,
+				      unmapped);
 }
 
 /* ---- readers ---- */

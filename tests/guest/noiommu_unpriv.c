@@ -89,16 +89,6 @@ static void report(int kind, const char *fmt, ...)
 #define child_diag(...)		report(REC_DIAG, __VA_ARGS__)
 #define child_ok(ok, ...)	report((ok) ? REC_OK : REC_NOT_OK, __VA_ARGS__)
 
-static int open_err(const char *path)
-{
-	int fd = open(path, O_RDWR);
-
-	if (fd < 0)
-		return errno;
-	close(fd);
-	return 0;
-}
-
 static int get_pa_err(int iommufd, struct iommu_ioas_noiommu_get_pa *cmd)
 {
 	return ioctl(iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, cmd) ? errno : 0;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * tap.h - TAP output for the in-guest test programs, plus the few helpers
- * they share (errno names, writing a sysfs file, /proc/self/pagemap,
- * capabilities).
+ * they share (errno names, opening a node or writing a sysfs file, the
+ * BDF argument, /proc/self/pagemap, capabilities).
  *
  * A program prints its plan first (tap_plan), then one result per check
  * (tap_ok), and ends with tap_finish(), whose value is its exit status:
@@ -128,6 +128,58 @@ static inline int write_file(const char *path, const char *val)
 	n = write(fd, val, strlen(val));
 	close(fd);
 	return n == (ssize_t)strlen(val) ? 0 : -1;
+}
+
+/* Open @path read-write and close it again; 0 or the errno of open() */
+static inline int open_err(const char *path)
+{
+	int fd = open(path, O_RDWR);
+
+	if (fd < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
+/* @s is a PCI address DDDD:BB:DD.F */
+static inline bool is_bdf(const char *s)
+{
+	unsigned int seg, bus, dev, fn;
+	int len = 0;
+
+	return s && sscanf(s, "%4x:%2x:%2x.%1x%n", &seg, &bus, &dev, &fn,
+			   &len) == 4 && len == (int)strlen(s);
+}
+
+/*
+ * The BDF a program on the kselftest harness is to test: its last
+ * argument if that is a BDF, taken off argv (as the kernel's vfio
+ * selftests do) before the harness parses its own options (-r, -f, -l,
+ * ...); else $@env, which may be unset or not a BDF.
+ */
+static inline const char *bdf_arg(int *argc, char *argv[], const char *env)
+{
+	const char *bdf;
+
+	if (*argc > 1 && is_bdf(argv[*argc - 1])) {
+		bdf = argv[--*argc];
+		argv[*argc] = NULL;
+		return bdf;
+	}
+	return getenv(env);
+}
+
+/* bdf_arg(), or NULL after a usage line on stderr if that is no BDF */
+static inline const char *bdf_arg_or_usage(int *argc, char *argv[],
+					   const char *env)
+{
+	const char *bdf = bdf_arg(argc, argv, env);
+
+	if (is_bdf(bdf))
+		return bdf;
+	fprintf(stderr, "usage: %s [harness options] BDF (or %s=BDF)\n",
+		argv[0], env);
+	return NULL;
 }
 
 /*
