@@ -44,7 +44,7 @@ DEBUG_TIMEOUT=${DEBUG_TIMEOUT:-2400}
 DEBUG_OUT=$BUILD/vm/debug
 DEBUG_LOG=$BUILD/vm/debug.log
 # generic_pt's KUnit cases that run on UML: the base's suite has 210 once
-# the skips it makes by design are left out; patch 2 adds test_phys_contig
+# the skips it makes by design are left out; patch 4 adds test_phys_contig
 # for each of the 12 format configurations.
 KUNIT_MIN_CASES=222
 
