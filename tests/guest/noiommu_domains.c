@@ -31,129 +31,26 @@
  *   BDF is the edu device bound to vfio-pci in no-IOMMU mode. As for the
  *   kernel's vfio selftests, it is the last argument (removed before the
  *   kselftest harness parses its own options, -r, -f, -l, ...), or else
- *   taken from $VFIO_SELFTESTS_BDF.
+ *   taken from $NOIOMMU_BDF.
  */
 #define _GNU_SOURCE
-#include <sys/mman.h>
+#include <sched.h>
 
-#include "kselftest_harness.h"
-#include "iommufd_test.h"
-
-#include "raw_ioctl.h"
-#include "tap.h"
+#include "noiommu_utils.h"
 
 /* The buffers: 4K pages, so that pins count one per page */
 #define NPAGES		16
 #define NPAGES_B	5
+#define LEN		(NPAGES * SZ_4K)
+#define LEN_B		(NPAGES_B * SZ_4K)
 /* Inside the mock domain's aperture [MOCK_APERTURE_START, _LAST] */
 #define IOVA		(64UL << 20)
-
-static const char *edu_bdf;
-
-/*
- * The ioctl wrappers (iommufd_ioctl.h, raw_ioctl.h) return 0 or the errno,
- * so that a test states the outcome it expects: test_X() must succeed,
- * test_err_X() must fail with the errno given.
- */
-
-#define test_ioas_alloc(ioas_id) \
-	ASSERT_EQ(0, _test_ioctl_ioas_alloc(self->nd.iommufd, ioas_id))
-
-/*
- * Attach the edu device to the IOAS or HWPT @pt_id, or replace what it is
- * attached to; the HWPT it ends up on in *@hwpt_id.
- */
-#define test_attach(pt_id, hwpt_id) \
-	ASSERT_EQ(0, _test_cmd_attach(self->nd.device_fd, pt_id, hwpt_id))
-#define test_err_attach(_errno, pt_id) \
-	ASSERT_EQ(_errno, _test_cmd_attach(self->nd.device_fd, pt_id, NULL))
-#define test_detach() ASSERT_EQ(0, detach_pt(&self->nd))
-
-#define test_ioas_map(ioas_id, buf, len, iova) \
-	ASSERT_EQ(0, map_at(&self->nd, ioas_id, buf, len, iova))
-#define test_err_ioas_map(_errno, ioas_id, buf, len, iova) \
-	ASSERT_EQ(_errno, map_at(&self->nd, ioas_id, buf, len, iova))
-
-/* All of [iova, iova + len) was mapped and is unmapped */
-#define test_ioas_unmap(ioas_id, iova, len)                                 \
-	({                                                                  \
-		__u64 __unmapped = 0;                                       \
-		ASSERT_EQ(0, _test_ioctl_ioas_unmap(self->nd.iommufd,       \
-						    ioas_id, iova, len,     \
-						    &__unmapped));          \
-		ASSERT_EQ((__u64)(len), __unmapped);                        \
-	})
 
 /* A no-IOMMU HWPT of the edu device on @pt_id */
 #define test_hwpt_alloc(pt_id, hwpt_id)                                      \
 	ASSERT_EQ(0, _test_cmd_hwpt_alloc(self->nd.iommufd, self->nd.dev_id, \
 					  pt_id, 0, 0, hwpt_id,              \
 					  IOMMU_HWPT_DATA_NONE, NULL, 0))
-
-#define test_destroy(id) \
-	ASSERT_EQ(0, _test_ioctl_destroy(self->nd.iommufd, id))
-#define test_err_destroy(_errno, id) \
-	ASSERT_EQ(_errno, _test_ioctl_destroy(self->nd.iommufd, id))
-
-/* GET_PA of @iova for at most *@len bytes: *@pa and *@len answered */
-static int _test_get_pa(int iommufd, __u32 ioas_id, __u64 iova, __u64 *len,
-			__u64 *pa)
-{
-	struct iommu_ioas_noiommu_get_pa cmd = pa_req(ioas_id, iova, *len);
-
-	if (ioctl(iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &cmd))
-		return errno;
-	*len = cmd.length;
-	*pa = cmd.out_phys;
-	return 0;
-}
-#define test_err_get_pa(_errno, ioas_id, iova)                              \
-	({                                                                  \
-		__u64 __len = SZ_4K, __pa = 0;                              \
-		ASSERT_EQ(_errno, _test_get_pa(self->nd.iommufd, ioas_id,   \
-					       iova, &__len, &__pa));       \
-	})
-
-/*
- * GET_PA of each 4K page of @buf, mapped at @iova of @ioas_id, at a
- * different sub-page offset each, asking for the rest of the buffer, gives
- * pagemap's physical address; and the pages the answered length spans are
- * physically contiguous by pagemap too. Read pagemap after the map: a
- * FOLL_LONGTERM pin may migrate a page first.
- */
-static void _test_get_pa_is_pagemap(struct __test_metadata *_metadata,
-				    int iommufd, __u32 ioas_id, __u64 iova,
-				    void *buf, size_t npages)
-{
-	uint64_t map[NPAGES];
-	size_t i, k;
-	int fd;
-
-	ASSERT_GE((size_t)NPAGES, npages);
-	fd = open("/proc/self/pagemap", O_RDONLY);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, pagemap_pas(fd, buf, npages, map));
-	close(fd);
-
-	for (i = 0; i < npages; i++) {
-		__u64 off = 8 * i + 1, len, pa = 0, last;
-
-		len = (npages - i) * SZ_4K - off;
-		/* pagemap hides PFNs from a process without CAP_SYS_ADMIN */
-		ASSERT_NE((uint64_t)0, map[i]);
-		ASSERT_EQ(0, _test_get_pa(iommufd, ioas_id,
-					  iova + i * SZ_4K + off, &len, &pa));
-		ASSERT_EQ(map[i] + off, pa);
-		ASSERT_LT((__u64)0, len);
-		ASSERT_GE((npages - i) * SZ_4K - off, len);
-		last = i + (off + len - 1) / SZ_4K;
-		for (k = i + 1; k <= last; k++)
-			ASSERT_EQ(map[i] + (k - i) * SZ_4K, map[k]);
-	}
-}
-#define test_get_pa_is_pagemap(ioas_id, iova, buf, npages)                 \
-	_test_get_pa_is_pagemap(_metadata, self->nd.iommufd, ioas_id, iova, \
-				buf, npages)
 
 /* iommufd's mock device: a device behind a (mock) real IOMMU */
 #define test_mock_domain(pt_id, stdev_id, hwpt_id)                  \
@@ -165,10 +62,10 @@ static void _test_get_pa_is_pagemap(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, _test_cmd_mock_domain_replace(self->nd.iommufd, \
 						   stdev_id, pt_id,  \
 						   hwpt_id))
-#define test_err_mock_replace(_errno, stdev_id, pt_id)                    \
-	ASSERT_EQ(_errno, _test_cmd_mock_domain_replace(self->nd.iommufd, \
-							stdev_id, pt_id,  \
-							NULL))
+#define test_err_mock_replace(_errno, stdev_id, pt_id)                   \
+	EXPECT_ERRNO(_errno, _test_cmd_mock_domain_replace(self->nd.iommufd, \
+							   stdev_id, pt_id, \
+							   NULL))
 
 /*
  * @hwpt_id is a mock domain and maps [@iova, @iova + @len) to the pages of
@@ -188,7 +85,7 @@ static int _test_md_check_map(int iommufd, __u32 hwpt_id, __u64 iova,
 		},
 	};
 
-	return ioctl(iommufd, IOMMU_TEST_CMD, &cmd) ? errno : 0;
+	return ioctl(iommufd, IOMMU_TEST_CMD, &cmd);
 }
 #define test_md_check_map(hwpt_id, iova, buf, len) \
 	ASSERT_EQ(0, _test_md_check_map(self->nd.iommufd, hwpt_id, iova, buf, len))
@@ -222,58 +119,35 @@ static int _read_pins(long *pinned)
 }
 
 /*
- * Pages pinned since the snapshot @base, expected to be @expected. iommufd
- * pins and unpins before its ioctl returns, so in the idle guest the count
- * is exact. A pin held elsewhere for the length of an I/O (a direct I/O
- * pins its user buffer) would only show for a moment: read again, up to 10
- * times 10 ms apart, before returning a count other than @expected.
+ * Pages pinned since the snapshot @base. iommufd pins and unpins before
+ * its ioctl returns, so in the idle guest the count is exact. A pin held
+ * elsewhere for the length of an I/O (a direct I/O pins its user buffer)
+ * would show as a count that moves: read again, yielding the CPU, for as
+ * long as it keeps moving (at most PINS_READS times), and return the
+ * first count read twice in a row. No clock: a stable count is the state
+ * waited for.
  */
-static long _pinned_since(struct __test_metadata *_metadata, long base,
-			  long expected)
+#define PINS_READS	1000
+static long _pinned_since(struct __test_metadata *_metadata, long base)
 {
-	long now = 0;
+	long now = 0, prev;
 	int i;
 
-	for (i = 0; i < 10; i++) {
-		if (i)
-			usleep(10000);
+	ASSERT_EQ(0, _read_pins(&now));
+	for (i = 1; i < PINS_READS; i++) {
+		prev = now;
+		sched_yield();
 		ASSERT_EQ(0, _read_pins(&now));
-		if (now - base == expected)
+		if (now == prev)
 			break;
 	}
+	ASSERT_GT(PINS_READS, i) TH_LOG("the pin count never settled");
 	return now - base;
 }
 #define pins_snapshot(base) ASSERT_EQ(0, _read_pins(base))
 /* The pages pinned since the test started are @n */
 #define test_pinned(n) \
-	ASSERT_EQ((long)(n), _pinned_since(_metadata, self->base, n))
-
-/* @npages 4K pages of anonymous memory, faulted in, never a THP */
-static void *_buf_alloc(struct __test_metadata *_metadata, size_t npages)
-{
-	size_t len = npages * SZ_4K;
-	void *buf;
-
-	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, buf);
-	ASSERT_EQ(0, madvise(buf, len, MADV_NOHUGEPAGE));
-	memset(buf, 0x5a, len);
-	return buf;
-}
-#define buf_alloc(npages) _buf_alloc(_metadata, npages)
-
-/* Open the edu device's noiommu-vfioN cdev and bind it to a new iommufd */
-static void edu_open(struct __test_metadata *_metadata, struct noiommu_dev *nd)
-{
-	ASSERT_TRUE(find_noiommu_cdev(nd, edu_bdf))
-		TH_LOG("%s", nd->err);
-	ASSERT_EQ(0, open_cdev(nd))
-		TH_LOG("%s", nd->err);
-	nd->iommufd = open("/dev/iommu", O_RDWR);
-	ASSERT_LE(0, nd->iommufd);
-	ASSERT_EQ(0, _test_cmd_bind(nd->device_fd, nd->iommufd, &nd->dev_id));
-}
+	ASSERT_EQ((long)(n), _pinned_since(_metadata, self->base))
 
 /* A. Real-IOMMU devices and no-IOMMU domains never meet */
 
@@ -286,10 +160,10 @@ FIXTURE(mixed_domains) {
 
 FIXTURE_SETUP(mixed_domains)
 {
-	edu_open(_metadata, &self->nd);
+	edu_bind(&self->nd);
 	test_ioas_alloc(&self->ioas_a);
 	test_ioas_alloc(&self->ioas_b);
-	self->buf = buf_alloc(NPAGES);
+	self->buf = buf_alloc(LEN, 0x5a);
 }
 
 FIXTURE_TEARDOWN(mixed_domains)
@@ -304,16 +178,16 @@ TEST_F(mixed_domains, mock_replace_onto_noiommu_ioas)
 	__u32 noiommu_hwpt = 0, stdev = 0, mock_hwpt = 0, new_hwpt = 0;
 
 	test_attach(self->ioas_a, &noiommu_hwpt);
-	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
 	test_mock_domain(self->ioas_b, &stdev, &mock_hwpt);
 
 	test_mock_replace(stdev, self->ioas_a, &new_hwpt);
 	ASSERT_NE(noiommu_hwpt, new_hwpt);
 	ASSERT_NE(mock_hwpt, new_hwpt);
 	/* A mock domain, filled with IOAS A's mapping */
-	test_md_check_map(new_hwpt, IOVA, self->buf, NPAGES * SZ_4K);
+	test_md_check_map(new_hwpt, IOVA, self->buf, LEN);
 	/* The no-IOMMU HWPT still holds the mapping */
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
 }
 
 /* A mock device cannot be moved onto the no-IOMMU HWPT itself */
@@ -322,13 +196,13 @@ TEST_F(mixed_domains, mock_replace_onto_noiommu_hwpt)
 	__u32 noiommu_hwpt = 0, stdev = 0, mock_hwpt = 0;
 
 	test_attach(self->ioas_a, &noiommu_hwpt);
-	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
 	test_mock_domain(self->ioas_b, &stdev, &mock_hwpt);
 
 	test_err_mock_replace(EINVAL, stdev, noiommu_hwpt);
 	/* The mock device stays on its HWPT, which it keeps busy */
 	test_err_destroy(EBUSY, mock_hwpt);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
 }
 
 /* A mock device created on an IOAS with a no-IOMMU HWPT gets its own */
@@ -337,12 +211,12 @@ TEST_F(mixed_domains, mock_domain_on_noiommu_ioas)
 	__u32 noiommu_hwpt = 0, stdev = 0, mock_hwpt = 0;
 
 	test_attach(self->ioas_a, &noiommu_hwpt);
-	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
 
 	test_mock_domain(self->ioas_a, &stdev, &mock_hwpt);
 	ASSERT_NE(noiommu_hwpt, mock_hwpt);
-	test_md_check_map(mock_hwpt, IOVA, self->buf, NPAGES * SZ_4K);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	test_md_check_map(mock_hwpt, IOVA, self->buf, LEN);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
 }
 
 /*
@@ -354,14 +228,14 @@ TEST_F(mixed_domains, noiommu_attach_onto_mock_ioas)
 	__u32 noiommu_hwpt = 0, stdev = 0, mock_hwpt = 0;
 
 	test_mock_domain(self->ioas_a, &stdev, &mock_hwpt);
-	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
 	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA);
 
 	test_attach(self->ioas_a, &noiommu_hwpt);
 	ASSERT_NE(mock_hwpt, noiommu_hwpt);
 	/* GET_PA has a no-IOMMU domain to read now */
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
-	test_md_check_map(mock_hwpt, IOVA, self->buf, NPAGES * SZ_4K);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
+	test_md_check_map(mock_hwpt, IOVA, self->buf, LEN);
 }
 
 /* The edu device can neither attach nor be moved to a mock HWPT */
@@ -370,7 +244,7 @@ TEST_F(mixed_domains, noiommu_attach_onto_mock_hwpt)
 	__u32 noiommu_hwpt = 0, stdev = 0, mock_hwpt = 0;
 
 	test_mock_domain(self->ioas_a, &stdev, &mock_hwpt);
-	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
 
 	/* Attach, the device attached nowhere */
 	test_err_attach(EINVAL, mock_hwpt);
@@ -390,13 +264,13 @@ TEST_F(mixed_domains, get_pa_mock_only)
 	__u32 stdev = 0, mock_hwpt = 0;
 
 	test_mock_domain(self->ioas_a, &stdev, &mock_hwpt);
-	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
-	test_md_check_map(mock_hwpt, IOVA, self->buf, NPAGES * SZ_4K);
+	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
+	test_md_check_map(mock_hwpt, IOVA, self->buf, LEN);
 
 	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA);
 	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA + (NPAGES - 1) * SZ_4K);
 	/* Unmapped comes first */
-	test_err_get_pa(ENOENT, self->ioas_a, IOVA + NPAGES * SZ_4K);
+	test_err_get_pa(ENOENT, self->ioas_a, IOVA + LEN);
 }
 
 /*
@@ -410,15 +284,15 @@ TEST_F(mixed_domains, get_pa_noiommu_and_mock)
 	test_attach(self->ioas_a, &noiommu_hwpt);
 	test_mock_domain(self->ioas_a, &stdev, &mock_hwpt);
 	ASSERT_NE(noiommu_hwpt, mock_hwpt);
-	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
 
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
-	test_md_check_map(mock_hwpt, IOVA, self->buf, NPAGES * SZ_4K);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
+	test_md_check_map(mock_hwpt, IOVA, self->buf, LEN);
 
 	/* The no-IOMMU HWPT goes, the mock one stays */
 	test_detach();
 	test_err_destroy(ENOENT, noiommu_hwpt);
-	test_md_check_map(mock_hwpt, IOVA, self->buf, NPAGES * SZ_4K);
+	test_md_check_map(mock_hwpt, IOVA, self->buf, LEN);
 	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA);
 }
 
@@ -435,11 +309,11 @@ FIXTURE(pinning) {
 
 FIXTURE_SETUP(pinning)
 {
-	edu_open(_metadata, &self->nd);
+	edu_bind(&self->nd);
 	test_ioas_alloc(&self->ioas_a);
 	test_ioas_alloc(&self->ioas_b);
-	self->buf = buf_alloc(NPAGES);
-	self->buf_b = buf_alloc(NPAGES_B);
+	self->buf = buf_alloc(LEN, 0x5a);
+	self->buf_b = buf_alloc(LEN_B, 0x5a);
 	pins_snapshot(&self->base);
 }
 
@@ -456,21 +330,21 @@ TEST_F(pinning, pinned_while_attached)
 	/* Map with the device attached */
 	test_attach(self->ioas_a, &hwpt);
 	test_pinned(0);
-	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
 	test_pinned(NPAGES);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
 	/* Unmap ends the pin */
-	test_ioas_unmap(self->ioas_a, IOVA, NPAGES * SZ_4K);
+	test_ioas_unmap(self->ioas_a, IOVA, LEN);
 	test_pinned(0);
 	test_err_get_pa(ENOENT, self->ioas_a, IOVA);
 
 	/* Map first, with no HWPT to hold the pages, then attach */
-	test_ioas_map(self->ioas_b, self->buf_b, NPAGES_B * SZ_4K, IOVA);
+	test_ioas_map(self->ioas_b, self->buf_b, LEN_B, IOVA);
 	test_pinned(0);
 	test_err_get_pa(EOPNOTSUPP, self->ioas_b, IOVA);
 	test_attach(self->ioas_b, &hwpt);
 	test_pinned(NPAGES_B);
-	test_get_pa_is_pagemap(self->ioas_b, IOVA, self->buf_b, NPAGES_B);
+	test_get_pa_is_pagemap(self->ioas_b, IOVA, self->buf_b, LEN_B);
 }
 
 /* Detaching destroys the automatic HWPT and unpins; the IOVA stays mapped */
@@ -479,9 +353,9 @@ TEST_F(pinning, detach_unpins)
 	__u32 hwpt = 0, hwpt2 = 0;
 
 	test_attach(self->ioas_a, &hwpt);
-	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
 	test_pinned(NPAGES);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
 
 	test_detach();
 	test_pinned(0);
@@ -489,14 +363,14 @@ TEST_F(pinning, detach_unpins)
 	/* The automatic HWPT is gone */
 	test_err_destroy(ENOENT, hwpt);
 	/* The IOVA is still mapped */
-	test_err_ioas_map(EEXIST, self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_err_ioas_map(EEXIST, self->ioas_a, self->buf, LEN, IOVA);
 
 	/* Attached again: a new HWPT, pinned again, GET_PA answers again */
 	test_attach(self->ioas_a, &hwpt2);
 	test_pinned(NPAGES);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
 
-	test_ioas_unmap(self->ioas_a, IOVA, NPAGES * SZ_4K);
+	test_ioas_unmap(self->ioas_a, IOVA, LEN);
 	test_pinned(0);
 }
 
@@ -506,24 +380,24 @@ TEST_F(pinning, replace_unpins)
 	__u32 hwpt_a = 0, hwpt_b = 0, hwpt_a2 = 0;
 
 	test_attach(self->ioas_a, &hwpt_a);
-	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
-	test_ioas_map(self->ioas_b, self->buf_b, NPAGES_B * SZ_4K, IOVA);
+	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
+	test_ioas_map(self->ioas_b, self->buf_b, LEN_B, IOVA);
 	test_pinned(NPAGES);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
 	test_err_get_pa(EOPNOTSUPP, self->ioas_b, IOVA);
 
 	test_attach(self->ioas_b, &hwpt_b);
 	ASSERT_NE(hwpt_a, hwpt_b);
 	test_pinned(NPAGES_B);
 	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA);
-	test_err_ioas_map(EEXIST, self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
-	test_get_pa_is_pagemap(self->ioas_b, IOVA, self->buf_b, NPAGES_B);
+	test_err_ioas_map(EEXIST, self->ioas_a, self->buf, LEN, IOVA);
+	test_get_pa_is_pagemap(self->ioas_b, IOVA, self->buf_b, LEN_B);
 
 	/* And back */
 	test_attach(self->ioas_a, &hwpt_a2);
 	test_pinned(NPAGES);
 	test_err_get_pa(EOPNOTSUPP, self->ioas_b, IOVA);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
 }
 
 /*
@@ -535,10 +409,10 @@ TEST_F(pinning, explicit_hwpt)
 	__u32 hwpt = 0, attached = 0;
 
 	test_hwpt_alloc(self->ioas_a, &hwpt);
-	test_ioas_map(self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
+	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
 	/* No device attached yet */
 	test_pinned(NPAGES);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
 
 	test_attach(hwpt, &attached);
 	ASSERT_EQ(hwpt, attached);
@@ -546,19 +420,16 @@ TEST_F(pinning, explicit_hwpt)
 	test_detach();
 	/* Detached, the HWPT still holds the pages */
 	test_pinned(NPAGES);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, NPAGES);
+	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
 
 	test_destroy(hwpt);
 	test_pinned(0);
 	test_err_get_pa(EOPNOTSUPP, self->ioas_a, IOVA);
-	test_err_ioas_map(EEXIST, self->ioas_a, self->buf, NPAGES * SZ_4K, IOVA);
-	test_ioas_unmap(self->ioas_a, IOVA, NPAGES * SZ_4K);
+	test_err_ioas_map(EEXIST, self->ioas_a, self->buf, LEN, IOVA);
+	test_ioas_unmap(self->ioas_a, IOVA, LEN);
 }
 
 int main(int argc, char *argv[])
 {
-	edu_bdf = bdf_arg_or_usage(&argc, argv, "VFIO_SELFTESTS_BDF");
-	if (!edu_bdf)
-		return 2;
-	return test_harness_run(argc, argv);
+	return noiommu_main(argc, argv);
 }

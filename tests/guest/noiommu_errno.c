@@ -63,11 +63,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
-#include "kselftest_harness.h"
-#include "iommufd_test.h"
-
-#include "raw_ioctl.h"
-#include "tap.h"
+#include "noiommu_utils.h"
 
 /* A buffer of 4K pages, in the mock domain's aperture */
 #define NPAGES		16
@@ -80,8 +76,6 @@
 /* An object ID no iommufd here ever hands out */
 #define UNKNOWN_ID	0xdead
 #define PASID		1
-
-static const char *edu_bdf;
 
 /* ---- measuring a request ---- */
 
@@ -150,45 +144,37 @@ static void _measured(struct __test_metadata *_metadata, const char *name,
 #define without_rawio(expr) \
 	(caps_drop(CAP_SYS_RAWIO) ? (_exit(EXIT_NO_CAP_DROP), 0) : (expr))
 
-/* ---- ioctls used for setup (iommufd_ioctl.h's): 0 or the errno ---- */
+/* ---- ioctls used for setup (noiommu_utils.h's): 0 or the errno ---- */
 
 /* A paging HWPT for @dev_id on @pt_id with @flags */
 static int hwpt_alloc(int iommufd, __u32 dev_id, __u32 pt_id, __u32 flags,
 		      __u32 *hwpt_id)
 {
-	return _test_cmd_hwpt_alloc(iommufd, dev_id, pt_id, 0, flags, hwpt_id,
-				    IOMMU_HWPT_DATA_NONE, NULL, 0);
+	return errno_of(_test_cmd_hwpt_alloc(iommufd, dev_id, pt_id, 0, flags,
+					     hwpt_id, IOMMU_HWPT_DATA_NONE,
+					     NULL, 0));
 }
 
-static int set_memory_decoding(int device_fd, __u64 config_offset, bool on)
+static int map_at(int iommufd, __u32 ioas_id, void *va, size_t len,
+		  __u64 iova)
 {
-	__u16 cmd;
-
-	if (pread(device_fd, &cmd, sizeof(cmd),
-		  config_offset + PCI_COMMAND) != sizeof(cmd))
-		return errno ?: EIO;
-	cmd = on ? cmd | PCI_COMMAND_MEMORY : cmd & ~PCI_COMMAND_MEMORY;
-	if (pwrite(device_fd, &cmd, sizeof(cmd),
-		   config_offset + PCI_COMMAND) != sizeof(cmd))
-		return errno ?: EIO;
-	return 0;
+	return errno_of(_test_ioas_map_at(iommufd, ioas_id, va, len, iova));
 }
 
 static int map_file(int iommufd, __u32 ioas_id, int fd, __u64 len,
 		    __u64 iova)
 {
-	struct iommu_ioas_map_file cmd = {
-		.size = sizeof(cmd),
-		.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE |
-			 IOMMU_IOAS_MAP_FIXED_IOVA,
-		.ioas_id = ioas_id,
-		.fd = fd,
-		.start = 0,
-		.length = len,
-		.iova = iova,
-	};
+	return errno_of(_test_ioctl_ioas_map_file(iommufd, ioas_id, fd, 0, len,
+						  &iova,
+						  IOMMU_IOAS_MAP_READABLE |
+						  IOMMU_IOAS_MAP_WRITEABLE |
+						  IOMMU_IOAS_MAP_FIXED_IOVA));
+}
 
-	return _test_ioctl(iommufd, IOMMU_IOAS_MAP_FILE, &cmd);
+/* ioctl(@fd, @request, @arg): 0 or the errno */
+static int _test_ioctl(int fd, unsigned long request, void *arg)
+{
+	return errno_of(ioctl(fd, request, arg));
 }
 
 /* ---- the requests: 0 or the errno, each undoing its success ---- */
@@ -203,7 +189,7 @@ static int undo_alloc(int iommufd, int err, __u32 id)
 
 static int get_pa(int iommufd, struct iommu_ioas_noiommu_get_pa cmd)
 {
-	return _test_ioctl(iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &cmd);
+	return errno_of(_test_ioctl_get_pa_raw(iommufd, &cmd));
 }
 
 static int pasid_attach(int device_fd, __u32 pt_id)
@@ -255,8 +241,10 @@ static int hwpt_alloc_flags(int iommufd, __u32 dev_id, __u32 pt_id,
 			    __u32 flags, __u32 fault_id)
 {
 	__u32 hwpt_id = 0;
-	int err = _test_cmd_hwpt_alloc(iommufd, dev_id, pt_id, fault_id, flags,
-				       &hwpt_id, IOMMU_HWPT_DATA_NONE, NULL, 0);
+	int err = errno_of(_test_cmd_hwpt_alloc(iommufd, dev_id, pt_id,
+						fault_id, flags, &hwpt_id,
+						IOMMU_HWPT_DATA_NONE, NULL,
+						0));
 
 	return undo_alloc(iommufd, err, hwpt_id);
 }
@@ -268,9 +256,10 @@ static int hwpt_alloc_nested(int iommufd, __u32 dev_id, __u32 pt_id)
 		.iotlb = IOMMU_TEST_IOTLB_DEFAULT,
 	};
 	__u32 hwpt_id = 0;
-	int err = _test_cmd_hwpt_alloc(iommufd, dev_id, pt_id, 0, 0, &hwpt_id,
-				       IOMMU_HWPT_DATA_SELFTEST, &data,
-				       sizeof(data));
+	int err = errno_of(_test_cmd_hwpt_alloc(iommufd, dev_id, pt_id, 0, 0,
+						&hwpt_id,
+						IOMMU_HWPT_DATA_SELFTEST,
+						&data, sizeof(data)));
 
 	return undo_alloc(iommufd, err, hwpt_id);
 }
@@ -304,9 +293,9 @@ static int get_dirty_bitmap(int iommufd, __u32 hwpt_id)
 static int viommu_alloc_req(int iommufd, __u32 dev_id, __u32 hwpt_id)
 {
 	__u32 viommu_id = 0;
-	int err = _test_cmd_viommu_alloc(iommufd, dev_id, hwpt_id,
-					 IOMMU_VIOMMU_TYPE_SELFTEST,
-					 &viommu_id);
+	int err = errno_of(_test_cmd_viommu_alloc(iommufd, dev_id, hwpt_id, 0,
+						  IOMMU_VIOMMU_TYPE_SELFTEST,
+						  NULL, 0, &viommu_id));
 
 	return undo_alloc(iommufd, err, viommu_id);
 }
@@ -327,7 +316,7 @@ static int vdevice_alloc(int iommufd, __u32 viommu_id, __u32 dev_id)
 /* Attach the edu device to @pt_id; on success put it back on @back_id */
 static int attach_req(int device_fd, __u32 pt_id, __u32 back_id)
 {
-	int err = _test_cmd_attach(device_fd, pt_id, NULL);
+	int err = errno_of(_test_cmd_attach(device_fd, pt_id, NULL));
 
 	if (!err) {
 		if (back_id)
@@ -342,8 +331,8 @@ static int attach_req(int device_fd, __u32 pt_id, __u32 back_id)
 static int mock_replace_req(int iommufd, __u32 stdev_id, __u32 pt_id,
 			    __u32 back_id)
 {
-	int err = _test_cmd_mock_domain_replace(iommufd, stdev_id, pt_id,
-						NULL);
+	int err = errno_of(_test_cmd_mock_domain_replace(iommufd, stdev_id,
+							 pt_id, NULL));
 
 	if (!err)
 		_test_cmd_mock_domain_replace(iommufd, stdev_id, back_id,
@@ -354,8 +343,8 @@ static int mock_replace_req(int iommufd, __u32 stdev_id, __u32 pt_id,
 static int mock_domain_req(int iommufd, __u32 pt_id)
 {
 	__u32 stdev_id = 0, hwpt_id = 0;
-	int err = _test_cmd_mock_domain(iommufd, pt_id, &stdev_id, &hwpt_id,
-					NULL);
+	int err = errno_of(_test_cmd_mock_domain(iommufd, pt_id, &stdev_id,
+						 &hwpt_id, NULL));
 
 	return undo_alloc(iommufd, err, stdev_id);
 }
@@ -366,7 +355,7 @@ static int cdev_bind(int device_fd)
 
 	if (iommufd < 0)
 		_exit(EXIT_NO_IOMMUFD);
-	return _test_cmd_bind(device_fd, iommufd, NULL);
+	return errno_of(_test_cmd_bind(device_fd, iommufd, NULL));
 }
 
 /* ---- the fixture: the edu device bound to an iommufd, two IOASes ---- */
@@ -374,7 +363,7 @@ static int cdev_bind(int device_fd)
 /* Find the edu device's cdev and open it; nd->err says why not */
 static int edu_open_cdev(struct noiommu_dev *nd)
 {
-	if (!find_noiommu_cdev(nd, edu_bdf))
+	if (!find_noiommu_cdev(nd, noiommu_bdf))
 		return -1;
 	return open_cdev(nd);
 }
@@ -409,15 +398,14 @@ FIXTURE_SETUP(edu)
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->buf);
 	memset(self->buf, 0x5a, BUF_LEN);
-	ASSERT_EQ(0, map_at(&self->nd, self->ioas_a, self->buf, BUF_LEN,
+	ASSERT_EQ(0, map_at(self->nd.iommufd, self->ioas_a, self->buf, BUF_LEN,
 			    IOVA));
 }
 
 FIXTURE_TEARDOWN(edu)
 {
 	if (self->nd.device_fd >= 0)
-		set_memory_decoding(self->nd.device_fd, self->nd.config_offset,
-				    true);
+		set_memory_decoding(&self->nd, true);
 	/* Closing the iommufd destroys the mock devices too */
 	noiommu_close(&self->nd);
 }
@@ -438,7 +426,7 @@ TEST_F(edu, get_pa)
 	void *top;
 
 	ASSERT_EQ(0, _test_cmd_attach(self->nd.device_fd, a, NULL));
-	ASSERT_EQ(0, map_at(&self->nd, b, self->buf, BUF_LEN, IOVA));
+	ASSERT_EQ(0, map_at(self->nd.iommufd, b, self->buf, BUF_LEN, IOVA));
 	top = mmap(NULL, SZ_4K, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, top);
@@ -446,10 +434,10 @@ TEST_F(edu, get_pa)
 	dmabuf = vfio_bar0_dmabuf(self->nd.device_fd, self->nd.bar0_size);
 	ASSERT_LE(0, dmabuf)
 		TH_LOG("VFIO_DEVICE_FEATURE_DMA_BUF of BAR0: %s",
-		       strerror(-dmabuf));
+		       strerror(errno));
 	/* In this process: the mappings must outlive the request */
 	print_errno("ioas_map.top_page_noiommu_hwpt",
-		    errno_name(map_at(&self->nd, a, top, SZ_4K, TOP_IOVA)));
+		    errno_name(map_at(self->nd.iommufd, a, top, SZ_4K, TOP_IOVA)));
 	print_errno("ioas_map_file.dmabuf_noiommu_hwpt",
 		    errno_name(map_file(iommufd, a, dmabuf,
 					self->nd.bar0_size, DMABUF_IOVA)));
@@ -476,16 +464,14 @@ TEST_F(edu, get_pa)
 	measure("get_pa.dmabuf_before_revoke",
 		get_pa(iommufd, pa_req(a, DMABUF_IOVA, 1)));
 	/* Memory decoding off revokes vfio-pci's dma-bufs of the device */
-	ASSERT_EQ(0, set_memory_decoding(self->nd.device_fd,
-					 self->nd.config_offset, false));
+	ASSERT_EQ(0, set_memory_decoding(&self->nd, false));
 	measure("get_pa.revoked_dmabuf",
 		get_pa(iommufd, pa_req(a, DMABUF_IOVA, 1)));
 	measure("get_pa.no_noiommu_hwpt",
 		get_pa(iommufd, pa_req(b, IOVA, SZ_4K)));
 	measure("get_pa.revoked_dmabuf_no_noiommu_hwpt",
 		get_pa(iommufd, pa_req(b, DMABUF_IOVA, 1)));
-	ASSERT_EQ(0, set_memory_decoding(self->nd.device_fd,
-					 self->nd.config_offset, true));
+	ASSERT_EQ(0, set_memory_decoding(&self->nd, true));
 	close(dmabuf);
 }
 
@@ -591,9 +577,9 @@ TEST_F(edu, vdevice)
 					   &mock_hwpt, &mock_idev));
 	ASSERT_EQ(0, hwpt_alloc(iommufd, mock_idev, self->ioas_b,
 				IOMMU_HWPT_ALLOC_NEST_PARENT, &parent));
-	ASSERT_EQ(0, _test_cmd_viommu_alloc(iommufd, mock_idev, parent,
-					    IOMMU_VIOMMU_TYPE_SELFTEST,
-					    &viommu));
+	ASSERT_EQ(0, _test_cmd_viommu_alloc(iommufd, mock_idev, parent, 0,
+					    IOMMU_VIOMMU_TYPE_SELFTEST, NULL,
+					    0, &viommu));
 	measure("vdevice_alloc.mock_viommu",
 		vdevice_alloc(iommufd, viommu, self->nd.dev_id));
 }
@@ -670,7 +656,7 @@ TEST_F(edu, get_pa_mock_ioas_attached)
 {
 	__u32 stdev = 0, mock_hwpt = 0;
 
-	ASSERT_EQ(0, map_at(&self->nd, self->ioas_b, self->buf, BUF_LEN,
+	ASSERT_EQ(0, map_at(self->nd.iommufd, self->ioas_b, self->buf, BUF_LEN,
 			    IOVA));
 	mixed_setup(_metadata, self, false, &stdev, &mock_hwpt, NULL);
 	ASSERT_EQ(0, _test_cmd_attach(self->nd.device_fd, self->ioas_b, NULL));
@@ -682,7 +668,7 @@ TEST_F(edu, get_pa_noiommu_hwpt_after_mock)
 {
 	__u32 stdev = 0, mock_hwpt = 0, hwpt = 0;
 
-	ASSERT_EQ(0, map_at(&self->nd, self->ioas_b, self->buf, BUF_LEN,
+	ASSERT_EQ(0, map_at(self->nd.iommufd, self->ioas_b, self->buf, BUF_LEN,
 			    IOVA));
 	mixed_setup(_metadata, self, false, &stdev, &mock_hwpt, NULL);
 	ASSERT_EQ(0, hwpt_alloc(self->nd.iommufd, self->nd.dev_id,
@@ -772,8 +758,5 @@ TEST_F(cdev, without_cap_sys_rawio)
 
 int main(int argc, char *argv[])
 {
-	edu_bdf = bdf_arg_or_usage(&argc, argv, "NOIOMMU_BDF");
-	if (!edu_bdf)
-		return 2;
-	return test_harness_run(argc, argv);
+	return noiommu_main(argc, argv);
 }

@@ -60,10 +60,7 @@
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
-#include "kselftest_harness.h"
-
-#include "iommufd_ioctl.h"
-#include "tap.h"
+#include "noiommu_utils.h"
 
 /* The unprivileged owner of the nodes: nobody */
 #define NOBODY		65534U
@@ -74,8 +71,6 @@
 #define IOMMU_CLASS	"/sys/class/iommu"
 #define CDEV_DIR	"/dev/vfio/devices"
 #define IOMMUFD_NODE	"/dev/iommu"
-
-static const char *bdf;
 
 /* What test 1 saw, for the tests after it (shared with their processes) */
 static struct {
@@ -113,22 +108,22 @@ FIXTURE_TEARDOWN(gone)
 #define PATHF(buf, ...)	snprintf(buf, sizeof(buf), __VA_ARGS__)
 
 /* ---- ioctls ----
- * iommufd_ioctl.h's _test_*() return 0 or the errno, so that a failed
- * ASSERT names it.
+ * noiommu_utils.h's _test_*(), asserted with the errno (errno_of()), so
+ * that a failed ASSERT names it.
  */
 #define test_cmd_bind(device_fd, iommufd, dev_id) \
-	ASSERT_EQ(0, _test_cmd_bind(device_fd, iommufd, dev_id))
+	ASSERT_EQ(0, errno_of(_test_cmd_bind(device_fd, iommufd, dev_id)))
 #define test_err_bind(_errno, device_fd, iommufd) \
-	ASSERT_EQ(_errno, _test_cmd_bind(device_fd, iommufd, NULL))
-#define test_ioctl_ioas_alloc(iommufd, ioas_id) \
-	ASSERT_EQ(0, _test_ioctl_ioas_alloc(iommufd, ioas_id))
+	ASSERT_EQ(_errno, errno_of(_test_cmd_bind(device_fd, iommufd, NULL)))
+#define test_ioas_alloc_fd(iommufd, ioas_id) \
+	ASSERT_EQ(0, errno_of(_test_ioctl_ioas_alloc(iommufd, ioas_id)))
 /* Attach to @pt_id; on success *@hwpt_id is the HWPT attached */
 #define test_cmd_attach(device_fd, pt_id, hwpt_id) \
-	ASSERT_EQ(0, _test_cmd_attach(device_fd, pt_id, hwpt_id))
-#define test_err_attach(_errno, device_fd, pt_id, hwpt_id) \
-	ASSERT_EQ(_errno, _test_cmd_attach(device_fd, pt_id, hwpt_id))
+	ASSERT_EQ(0, errno_of(_test_cmd_attach(device_fd, pt_id, hwpt_id)))
+#define test_err_attach_fd(_errno, device_fd, pt_id, hwpt_id) \
+	ASSERT_EQ(_errno, errno_of(_test_cmd_attach(device_fd, pt_id, hwpt_id)))
 #define test_cmd_detach(device_fd) \
-	ASSERT_EQ(0, _test_cmd_detach(device_fd))
+	ASSERT_EQ(0, errno_of(_test_cmd_detach(device_fd)))
 
 /* ---- sysfs and /dev ---- */
 
@@ -195,23 +190,6 @@ static bool is_vfio_cdev_name(const char *name)
 	return digits > 0 && !name[4 + digits];
 }
 
-/* Write @val to the sysfs file @path; 0 or the errno */
-static int write_sysfs(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return errno;
-	n = write(fd, val, strlen(val));
-	if (n < 0)
-		err = errno;
-	else if (n != (ssize_t)strlen(val))
-		err = EIO;
-	close(fd);
-	return err;
-}
-
 /*
  * The BDF, and the state every test starts from: the device is bound to
  * vfio-pci and has exactly one cdev, named vfioN (the name test 1 saw,
@@ -222,17 +200,17 @@ static int write_sysfs(const char *path, const char *val)
 		char __path[PATH_MAX], __drv[NAME_MAX + 1];		\
 		struct stat __st;					\
 									\
-		ASSERT_TRUE(is_bdf(bdf))				\
+		ASSERT_TRUE(is_bdf(noiommu_bdf))			\
 			TH_LOG("no BDF: pass it as the last argument or in NOIOMMU_BDF"); \
-		PATHF(__path, "%s/%s/driver", PCI_DEVICES, bdf);	\
+		PATHF(__path, "%s/%s/driver", PCI_DEVICES, noiommu_bdf); \
 		link_name(__path, __drv);				\
 		ASSERT_STREQ("vfio-pci", __drv)				\
-			TH_LOG("%s is not bound to vfio-pci", bdf);	\
-		PATHF(__path, "%s/%s/vfio-dev", PCI_DEVICES, bdf);	\
+			TH_LOG("%s is not bound to vfio-pci", noiommu_bdf); \
+		PATHF(__path, "%s/%s/vfio-dev", PCI_DEVICES, noiommu_bdf); \
 		ASSERT_EQ(1, dir_entries(__path, "", cdev))		\
 			TH_LOG("%s: want exactly one cdev", __path);	\
 		ASSERT_TRUE(is_vfio_cdev_name(cdev))			\
-			TH_LOG("%s's cdev is %s, not vfioN", bdf, cdev); \
+			TH_LOG("%s's cdev is %s, not vfioN", noiommu_bdf, cdev); \
 		if (seen->cdev[0]) {					\
 			ASSERT_STREQ(seen->cdev, cdev)			\
 				TH_LOG("the cdev was renamed");		\
@@ -249,11 +227,11 @@ static int write_sysfs(const char *path, const char *val)
 		char __path[PATH_MAX];					\
 		int __want = (has) ? 0 : ENOENT;			\
 									\
-		PATHF(__path, "%s/%s/iommu", PCI_DEVICES, bdf);		\
+		PATHF(__path, "%s/%s/iommu", PCI_DEVICES, noiommu_bdf);	\
 		ASSERT_EQ(__want, path_err(__path))			\
 			TH_LOG("%s: want %s", __path,			\
 			       (has) ? "present" : "gone");		\
-		PATHF(__path, "%s/%s/iommu_group", PCI_DEVICES, bdf);	\
+		PATHF(__path, "%s/%s/iommu_group", PCI_DEVICES, noiommu_bdf); \
 		ASSERT_EQ(__want, path_err(__path))			\
 			TH_LOG("%s: want %s", __path,			\
 			       (has) ? "present" : "gone");		\
@@ -399,8 +377,8 @@ static void open_nodes(struct __test_metadata *_metadata, const char *cdev,
 }
 
 /* With the IOMMU: open, bind, IOAS, attach (a new domain), detach */
-static void bind_and_attach(struct __test_metadata *_metadata,
-			    const char *cdev)
+static void bind_attach_detach(struct __test_metadata *_metadata,
+			       const char *cdev)
 {
 	__u32 dev_id = 0, ioas_id = 0, hwpt_id = 0;
 	int device_fd, iommufd;
@@ -409,7 +387,7 @@ static void bind_and_attach(struct __test_metadata *_metadata,
 	test_cmd_bind(device_fd, iommufd, &dev_id)
 		TH_LOG("VFIO_DEVICE_BIND_IOMMUFD with the IOMMU present (booted with iommufd.allow_unsafe_interrupts=1?)");
 	ASSERT_NE(0U, dev_id);
-	test_ioctl_ioas_alloc(iommufd, &ioas_id);
+	test_ioas_alloc_fd(iommufd, &ioas_id);
 	test_cmd_attach(device_fd, ioas_id, &hwpt_id);
 	/* Attaching to an IOAS allocates a domain and returns its HWPT */
 	ASSERT_NE(ioas_id, hwpt_id);
@@ -432,9 +410,9 @@ static void bind_fails(struct __test_metadata *_metadata, const char *cdev)
 	test_err_bind(EINVAL, device_fd, iommufd)
 		TH_LOG("%s, registered behind an IOMMU that went away, was bound (0) or refused with another errno: it must fail with EINVAL, not bind as a no-IOMMU device",
 		       cdev);
-	test_ioctl_ioas_alloc(iommufd, &ioas_id);
+	test_ioas_alloc_fd(iommufd, &ioas_id);
 	hwpt_id = ioas_id;
-	test_err_attach(EINVAL, device_fd, ioas_id, &hwpt_id);
+	test_err_attach_fd(EINVAL, device_fd, ioas_id, &hwpt_id);
 	ASSERT_EQ(ioas_id, hwpt_id);
 	ASSERT_EQ(0, close(device_fd));
 	ASSERT_EQ(0, close(iommufd));
@@ -462,18 +440,18 @@ TEST_F(gone, cdev_behind_iommu)
 		       VIOMMU_DRIVER);
 	PATHF(path, "%s/%s", VIOMMU_DRIVER, viommu);
 	ASSERT_NE(NULL, realpath(path, vdev));
-	PATHF(path, "%s/%s/iommu", PCI_DEVICES, bdf);
+	PATHF(path, "%s/%s/iommu", PCI_DEVICES, noiommu_bdf);
 	ASSERT_NE(NULL, realpath(path, link));
 	ASSERT_EQ(0, strncmp(link, vdev, strlen(vdev)))
-		TH_LOG("%s's IOMMU is %s, not %s's", bdf, link, vdev);
+		TH_LOG("%s's IOMMU is %s, not %s's", noiommu_bdf, link, vdev);
 	ASSERT_EQ(0, strncmp(link + strlen(vdev), "/iommu/", 7))
-		TH_LOG("%s's IOMMU is %s, not %s's", bdf, link, vdev);
+		TH_LOG("%s's IOMMU is %s, not %s's", noiommu_bdf, link, vdev);
 	link_name(path, iommu);
 	PATHF(path, "%s/%s", IOMMU_CLASS, iommu);
 	ASSERT_EQ(0, path_err(path));
 
 	/* The node is this device's cdev, and its owner is nobody */
-	PATHF(path, "%s/%s/vfio-dev/%s/dev", PCI_DEVICES, bdf, cdev);
+	PATHF(path, "%s/%s/vfio-dev/%s/dev", PCI_DEVICES, noiommu_bdf, cdev);
 	f = fopen(path, "r");
 	ASSERT_NE(NULL, f) TH_LOG("cannot read %s", path);
 	ASSERT_NE(NULL, fgets(dev, sizeof(dev), f));
@@ -493,7 +471,7 @@ TEST_F(gone, cdev_behind_iommu)
 	ASSERT_EQ(NOBODY, st.st_uid)
 		TH_LOG("%s is not owned by uid %u", IOMMUFD_NODE, NOBODY);
 
-	TH_LOG("%s: cdev %s/%s, IOMMU %s (%s)", bdf, CDEV_DIR, cdev, iommu,
+	TH_LOG("%s: cdev %s/%s, IOMMU %s (%s)", noiommu_bdf, CDEV_DIR, cdev, iommu,
 	       viommu);
 	snprintf(seen->cdev, sizeof(seen->cdev), "%s", cdev);
 	snprintf(seen->viommu, sizeof(seen->viommu), "%s", viommu);
@@ -505,7 +483,7 @@ TEST_F_TIMEOUT(gone, owner_binds_with_iommu, SLOW_STEP_TIMEOUT)
 	char cdev[NAME_MAX + 1];
 
 	ASSERT_AFTER_TEST_1(cdev, true);
-	run_as_nobody(_metadata, bind_and_attach, cdev);
+	run_as_nobody(_metadata, bind_attach_detach, cdev);
 	seen->owner_done = true;
 }
 
@@ -525,7 +503,7 @@ TEST_F(gone, unbind_virtio_iommu)
 	ASSERT_HAS_IOMMU(true);
 
 	PATHF(path, "%s/unbind", VIOMMU_DRIVER);
-	ASSERT_EQ(0, write_sysfs(path, seen->viommu))
+	ASSERT_EQ(0, errno_of(write_file(path, seen->viommu)))
 		TH_LOG("unbinding %s from virtio_iommu", seen->viommu);
 
 	/* The IOMMU is gone: its driver, its sysfs device, the links */
@@ -561,13 +539,12 @@ TEST_F_TIMEOUT(gone, root_bind_fails_without_iommu, SLOW_STEP_TIMEOUT)
 
 int main(int argc, char *argv[])
 {
-	/* No BDF fails each test, which asserts it */
-	bdf = bdf_arg(&argc, argv, "NOIOMMU_BDF");
 	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (seen == MAP_FAILED) {
 		perror("mmap");
 		return KSFT_FAIL;
 	}
-	return test_harness_run(argc, argv);
+	/* No BDF fails each test, which asserts it */
+	return noiommu_main(argc, argv);
 }
