@@ -6,7 +6,9 @@
 #
 # usage: [FAULT_REJECT="START END"] tests/guest/run-tests.sh [--list]
 #          [--kmemleak] [--only NAME[,NAME...]] [--suite main|iommu-gone]
-#   --list      print "NAME COUNT" for each test program and exit (host side)
+#   --list      print the name of each test program and exit (host side);
+#               each prints its own TAP plan ("1..N"), which the host
+#               side holds its results to
 #   --kmemleak  end with a kmemleak scan (sanitizer kernel)
 #   --only      run (or list) only these programs of the suite
 #   --suite     the programs of TESTS (main, the default) or of
@@ -17,25 +19,26 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/guest/lib.sh"
 
 # One line per test program: its name (build/tests/NAME, or a kernel
-# selftest under build/selftests/), the number of TAP results it must
-# print, and the setup_* function that prepares its arguments. The legacy
-# group path runs first, then the cdev in the same boot.
+# selftest under build/selftests/) and the setup_* function that prepares
+# its arguments. The legacy group path runs first, then the cdev in the
+# same boot. Every program prints its TAP plan first (the kselftest
+# harness counts its tests), so no count is kept here.
 TESTS="
-legacy_group			14	edu
-dpdk_testpmd.sh			10	none
-vfio_iommufd_noiommu_test	22	edu
-noiommu_pinning			10	edu
-vfio_pci_driver_test		4	vfio_driver
-vfio_pci_device_test		3	vfio_device
-vfio_iommufd_setup_test		6	edu
-vfio_dma_mapping_test		6	vfio_dma
-noiommu_lifetime		6	edu
-noiommu_badinput		56	edu
-noiommu_unpriv			17	edu
-noiommu_stress			11	edu
-noiommu_domains			11	edu
-noiommu_errno			17	edu
-noiommu_fail_nth		7	fail_nth
+legacy_group			edu
+dpdk_testpmd.sh			none
+vfio_iommufd_noiommu_test	edu
+noiommu_pinning			edu
+vfio_pci_driver_test		vfio_driver
+vfio_pci_device_test		vfio_device
+vfio_iommufd_setup_test		edu
+vfio_dma_mapping_test		vfio_dma
+noiommu_lifetime		edu
+noiommu_badinput		edu
+noiommu_unpriv			edu
+noiommu_stress			edu
+noiommu_domains			edu
+noiommu_errno			edu
+noiommu_fail_nth		fail_nth
 "
 
 # The upstream vfio selftests run on the edu device's no-IOMMU cdev, minus
@@ -60,7 +63,7 @@ TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 # they unbind (scripts/check.sh boots it with vm-run.sh --iommu virtio and
 # iommufd.allow_unsafe_interrupts=1): run with --suite iommu-gone.
 IOMMU_GONE_TESTS="
-noiommu_iommu_gone		5	iommu_gone
+noiommu_iommu_gone		iommu_gone
 "
 
 usage() {
@@ -68,7 +71,7 @@ usage() {
 	exit 2
 }
 
-# The "NAME COUNT SETUP" lines of the suite chosen with --suite.
+# The "NAME SETUP" lines of the suite chosen with --suite.
 suite_tests() {
 	case "$SUITE" in
 	main) echo "$TESTS" ;;
@@ -76,13 +79,13 @@ suite_tests() {
 	esac
 }
 
-# "NAME COUNT SETUP" of each program selected by --only (all without it).
+# "NAME SETUP" of each program selected by --only (all without it).
 selected_tests() {
-	local name count setup
-	while read -r name count setup; do
+	local name setup
+	while read -r name setup; do
 		[ -n "$name" ] || continue
 		[ -z "$ONLY" ] || [[ ",$ONLY," == *",$name,"* ]] || continue
-		echo "$name $count $setup"
+		echo "$name $setup"
 	done <<<"$(suite_tests)"
 }
 
@@ -210,7 +213,7 @@ kmemleak_check() {
 }
 
 main() {
-	local kmemleak=0 list=0 name count setup
+	local kmemleak=0 list=0 name setup
 	ONLY=
 	SUITE=main
 	while [ $# -gt 0 ]; do
@@ -226,14 +229,14 @@ main() {
 	case "$SUITE" in main | iommu-gone) ;; *) usage ;; esac
 	check_only
 	if [ "$list" = 1 ]; then
-		selected_tests | cut -d' ' -f1,2
-		[ "$kmemleak" = 0 ] || echo "kmemleak 1"
+		selected_tests | cut -d' ' -f1
+		[ "$kmemleak" = 0 ] || echo kmemleak
 		return 0
 	fi
 	[ -n "${VM_OUT:-}" ] || die_usage
 	mkdir -p "$VM_OUT/tap"
 	# A here-string: the guest has no /dev/fd for a process substitution
-	while read -r name count setup; do
+	while read -r name setup; do
 		run_one "$name" "$setup"
 	done <<<"$(selected_tests)"
 	[ "$kmemleak" = 0 ] || kmemleak_check
