@@ -2,248 +2,253 @@
 /*
  * legacy_group: the legacy VFIO group no-IOMMU path on QEMU's edu device.
  *
- * usage: legacy_group BDF   (BDF already bound to vfio-pci)
- *
  * Opens /dev/vfio/noiommu-N through a /dev/vfio/vfio container with the
  * VFIO_NOIOMMU_IOMMU backend, gets the device fd and talks to the edu
- * device through BAR0. Prints TAP, one line per check, always all
- * NTESTS lines: a check whose prerequisite failed is reported "not ok",
- * never skipped over. Exits 1 if any check failed.
+ * device through BAR0 (read/write on the region, no mmap). Each fixture
+ * goes one step further along that path; each test asserts one step.
+ *
+ * usage: legacy_group [harness options] BDF   (BDF bound to vfio-pci)
+ *        NOIOMMU_BDF=BDF legacy_group [harness options]
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <linux/vfio.h>
+#include "noiommu_utils.h"
 
-#include "tap.h"
-
-#define NTESTS		14
-
-#define EDU_ID		0x00
-#define EDU_ID_VALUE	0x010000ed
-#define EDU_LIVENESS	0x04
 #define EDU_BAR0_SIZE	0x100000
-
 #define NOIOMMU_MODE	"/sys/module/vfio/parameters/enable_unsafe_noiommu_mode"
 
-static bool read_sysfs(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-	bool ok;
-
-	if (!f) {
-		tap_diag("%s: %s", path, strerror(errno));
-		return false;
-	}
-	ok = fgets(buf, len, f) != NULL;
-	fclose(f);
-	if (ok)
-		buf[strcspn(buf, "\n")] = '\0';
-	return ok;
-}
-
-/* /sys/bus/pci/devices/BDF/iommu_group -> .../iommu_groups/N: return N. */
+/* /sys/bus/pci/devices/BDF/iommu_group -> .../iommu_groups/N: N, or -1 */
 static int iommu_group_nr(const char *bdf)
 {
 	char path[PATH_MAX], target[PATH_MAX];
 	const char *slash;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0) {
-		tap_diag("readlink %s: %s", path, strerror(errno));
+	if (!bdf)
 		return -1;
-	}
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group",
+		 bdf);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -1;
 	target[n] = '\0';
 	slash = strrchr(target, '/');
 	return atoi(slash ? slash + 1 : target);
 }
 
-static bool region_read32(int fd, uint64_t base, uint64_t off, uint32_t *val)
+/* The group node of the edu device, /dev/vfio/noiommu-N, in @path */
+static void _group_node(struct __test_metadata *_metadata, char *path,
+			size_t len)
 {
-	ssize_t n = pread(fd, val, sizeof(*val), base + off);
+	int nr = iommu_group_nr(noiommu_bdf);
 
-	if (n != sizeof(*val)) {
-		tap_diag("pread BAR0+0x%llx: %s", (unsigned long long)off,
-			 n < 0 ? strerror(errno) : "short read");
-		return false;
-	}
-	return true;
+	ASSERT_LE(0, nr)
+		TH_LOG("%s has no iommu_group link", noiommu_bdf ?: "(no BDF)");
+	snprintf(path, len, "/dev/vfio/noiommu-%d", nr);
 }
 
-static bool region_write32(int fd, uint64_t base, uint64_t off, uint32_t val)
+TEST(noiommu_mode_on)
 {
-	ssize_t n = pwrite(fd, &val, sizeof(val), base + off);
+	char buf[16];
 
-	if (n != sizeof(val)) {
-		tap_diag("pwrite BAR0+0x%llx: %s", (unsigned long long)off,
-			 n < 0 ? strerror(errno) : "short write");
-		return false;
-	}
-	return true;
+	ASSERT_STREQ("Y", read_line(NOIOMMU_MODE, buf, sizeof(buf)));
 }
 
-int main(int argc, char **argv)
+/* A no-IOMMU group has /dev/vfio/noiommu-N, a char device, not /dev/vfio/N */
+TEST(group_node)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	_group_node(_metadata, path, sizeof(path));
+	ASSERT_EQ(0, stat(path, &st)) TH_LOG("%s: %s", path, strerror(errno));
+	ASSERT_TRUE(S_ISCHR(st.st_mode));
+	snprintf(path, sizeof(path), "/dev/vfio/%d",
+		 iommu_group_nr(noiommu_bdf));
+	ASSERT_NE(0, access(path, F_OK)) TH_LOG("%s exists", path);
+}
+
+FIXTURE(container) {
+	int container;
+};
+
+FIXTURE_SETUP(container)
+{
+	self->container = open("/dev/vfio/vfio", O_RDWR);
+	ASSERT_LE(0, self->container)
+		TH_LOG("open /dev/vfio/vfio: %s", strerror(errno));
+}
+
+FIXTURE_TEARDOWN(container)
+{
+	if (self->container >= 0)
+		close(self->container);
+}
+
+TEST_F(container, api_version)
+{
+	ASSERT_EQ(VFIO_API_VERSION, ioctl(self->container,
+					  VFIO_GET_API_VERSION));
+}
+
+TEST_F(container, noiommu_extension)
+{
+	ASSERT_LT(0, ioctl(self->container, VFIO_CHECK_EXTENSION,
+			   VFIO_NOIOMMU_IOMMU));
+}
+
+FIXTURE(group) {
+	int container;
+	int group;
+};
+
+FIXTURE_SETUP(group)
+{
+	char path[PATH_MAX];
+
+	self->container = open("/dev/vfio/vfio", O_RDWR);
+	ASSERT_LE(0, self->container);
+	_group_node(_metadata, path, sizeof(path));
+	self->group = open(path, O_RDWR);
+	ASSERT_LE(0, self->group) TH_LOG("open %s: %s", path, strerror(errno));
+}
+
+FIXTURE_TEARDOWN(group)
+{
+	if (self->group >= 0)
+		close(self->group);
+	if (self->container >= 0)
+		close(self->container);
+}
+
+TEST_F(group, viable)
 {
 	struct vfio_group_status status = { .argsz = sizeof(status) };
-	struct vfio_device_info info = { .argsz = sizeof(info) };
-	struct vfio_region_info bar0 = {
-		.argsz = sizeof(bar0),
+
+	ASSERT_EQ(0, ioctl(self->group, VFIO_GROUP_GET_STATUS, &status));
+	ASSERT_TRUE(!!(status.flags & VFIO_GROUP_FLAGS_VIABLE))
+		TH_LOG("flags %#x", status.flags);
+	/* Not in a container yet */
+	ASSERT_FALSE(!!(status.flags & VFIO_GROUP_FLAGS_CONTAINER_SET));
+}
+
+/* The device fd is given out only once the container has its backend */
+TEST_F(group, set_container_and_iommu)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+
+	ASSERT_EQ(0, ioctl(self->group, VFIO_GROUP_SET_CONTAINER,
+			   &self->container));
+	ASSERT_EQ(0, ioctl(self->group, VFIO_GROUP_GET_STATUS, &status));
+	ASSERT_TRUE(!!(status.flags & VFIO_GROUP_FLAGS_CONTAINER_SET));
+	ASSERT_GT(0, ioctl(self->group, VFIO_GROUP_GET_DEVICE_FD,
+			   noiommu_bdf));
+	ASSERT_EQ(0, ioctl(self->container, VFIO_SET_IOMMU,
+			   VFIO_NOIOMMU_IOMMU))
+		TH_LOG("VFIO_SET_IOMMU: %s", strerror(errno));
+}
+
+FIXTURE(device) {
+	int container;
+	int group;
+	int device;
+	struct vfio_region_info bar0;
+};
+
+FIXTURE_SETUP(device)
+{
+	char path[PATH_MAX];
+
+	self->device = -1;
+	self->container = open("/dev/vfio/vfio", O_RDWR);
+	ASSERT_LE(0, self->container);
+	_group_node(_metadata, path, sizeof(path));
+	self->group = open(path, O_RDWR);
+	ASSERT_LE(0, self->group) TH_LOG("open %s: %s", path, strerror(errno));
+	ASSERT_EQ(0, ioctl(self->group, VFIO_GROUP_SET_CONTAINER,
+			   &self->container));
+	ASSERT_EQ(0, ioctl(self->container, VFIO_SET_IOMMU,
+			   VFIO_NOIOMMU_IOMMU));
+	self->device = ioctl(self->group, VFIO_GROUP_GET_DEVICE_FD,
+			     noiommu_bdf);
+	ASSERT_LE(0, self->device)
+		TH_LOG("VFIO_GROUP_GET_DEVICE_FD(%s): %s", noiommu_bdf,
+		       strerror(errno));
+	self->bar0 = (struct vfio_region_info){
+		.argsz = sizeof(self->bar0),
 		.index = VFIO_PCI_BAR0_REGION_INDEX,
 	};
-	int container = -1, group = -1, device = -1, grp_nr, ret;
-	bool have_api = false, have_group_node = false, set = false;
-	bool have_bar0 = false, ok;
-	char path[PATH_MAX], buf[64];
-	const char *bdf;
-	uint32_t val = 0, pattern = 0x12345678;
+	ASSERT_EQ(0, ioctl(self->device, VFIO_DEVICE_GET_REGION_INFO,
+			   &self->bar0));
+}
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s BDF (bound to vfio-pci)\n", argv[0]);
-		return 2;
+FIXTURE_TEARDOWN(device)
+{
+	if (self->device >= 0)
+		close(self->device);
+	if (self->group >= 0)
+		close(self->group);
+	if (self->container >= 0)
+		close(self->container);
+}
+
+#define region_read32(off, val)						\
+	ASSERT_EQ((ssize_t)sizeof(uint32_t),				\
+		  pread(self->device, val, sizeof(uint32_t),		\
+			self->bar0.offset + (off)))			\
+		TH_LOG("pread BAR0+%#x: %s", (unsigned int)(off),	\
+		       strerror(errno))
+#define region_write32(off, val)					\
+	({								\
+		uint32_t __v = (val);					\
+		ASSERT_EQ((ssize_t)sizeof(__v),				\
+			  pwrite(self->device, &__v, sizeof(__v),	\
+				 self->bar0.offset + (off)));		\
+	})
+
+/* The device fd is edu's: a PCI device with regions */
+TEST_F(device, info)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+
+	ASSERT_EQ(0, ioctl(self->device, VFIO_DEVICE_GET_INFO, &info));
+	ASSERT_TRUE(!!(info.flags & VFIO_DEVICE_FLAGS_PCI))
+		TH_LOG("flags %#x", info.flags);
+	ASSERT_LE(1U, info.num_regions);
+}
+
+TEST_F(device, bar0_region)
+{
+	ASSERT_TRUE(!!(self->bar0.flags & VFIO_REGION_INFO_FLAG_READ));
+	ASSERT_TRUE(!!(self->bar0.flags & VFIO_REGION_INFO_FLAG_WRITE));
+	ASSERT_LE((__u64)EDU_BAR0_SIZE, self->bar0.size);
+}
+
+TEST_F(device, edu_id)
+{
+	uint32_t val = 0;
+
+	region_read32(EDU_ID, &val);
+	ASSERT_EQ((uint32_t)EDU_ID_VALUE, val);
+}
+
+/* The liveness register answers each write with its inverse */
+TEST_F(device, edu_liveness)
+{
+	uint32_t patterns[] = { 0x12345678, 0xa5a5a5a5 }, val;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(patterns); i++) {
+		val = patterns[i];
+		region_write32(EDU_LIVENESS, patterns[i]);
+		region_read32(EDU_LIVENESS, &val);
+		ASSERT_EQ((uint32_t)~patterns[i], val);
 	}
-	bdf = argv[1];
+}
 
-	tap_plan(NTESTS);
-
-	/* 1 */
-	tap_ok(read_sysfs(NOIOMMU_MODE, buf, sizeof(buf)) && !strcmp(buf, "Y"),
-	       "vfio enable_unsafe_noiommu_mode is Y");
-
-	/* 2 */
-	grp_nr = iommu_group_nr(bdf);
-	snprintf(path, sizeof(path), "/dev/vfio/noiommu-%d", grp_nr);
-	have_group_node = grp_nr >= 0 && access(path, F_OK) == 0;
-	if (grp_nr >= 0 && !have_group_node)
-		tap_diag("%s: %s", path, strerror(errno));
-	tap_ok(have_group_node, "%s has group node %s", bdf, path);
-
-	/* 3 */
-	container = open("/dev/vfio/vfio", O_RDWR);
-	if (container < 0)
-		tap_diag("open /dev/vfio/vfio: %s", strerror(errno));
-	tap_ok(container >= 0, "open /dev/vfio/vfio");
-
-	/* 4 */
-	ret = container >= 0 ? ioctl(container, VFIO_GET_API_VERSION) : -1;
-	have_api = ret == VFIO_API_VERSION;
-	tap_ok(have_api, "VFIO_GET_API_VERSION is %d (got %d)",
-	       VFIO_API_VERSION, ret);
-
-	/* 5 */
-	ret = have_api ? ioctl(container, VFIO_CHECK_EXTENSION,
-			       VFIO_NOIOMMU_IOMMU) : -1;
-	tap_ok(ret > 0, "VFIO_CHECK_EXTENSION(VFIO_NOIOMMU_IOMMU) (got %d)",
-	       ret);
-
-	/* 6 */
-	if (have_group_node) {
-		group = open(path, O_RDWR);
-		if (group < 0)
-			tap_diag("open %s: %s", path, strerror(errno));
-	}
-	tap_ok(group >= 0, "open %s", path);
-
-	/* 7 */
-	ret = -1;
-	if (group >= 0) {
-		ret = ioctl(group, VFIO_GROUP_GET_STATUS, &status);
-		if (ret)
-			tap_diag("VFIO_GROUP_GET_STATUS: %s", strerror(errno));
-	}
-	tap_ok(!ret && (status.flags & VFIO_GROUP_FLAGS_VIABLE),
-	       "VFIO_GROUP_GET_STATUS reports the group viable (flags 0x%x)",
-	       status.flags);
-
-	/* 8 */
-	ret = -1;
-	if (group >= 0 && container >= 0) {
-		ret = ioctl(group, VFIO_GROUP_SET_CONTAINER, &container);
-		if (ret)
-			tap_diag("VFIO_GROUP_SET_CONTAINER: %s",
-				 strerror(errno));
-	}
-	tap_ok(!ret, "VFIO_GROUP_SET_CONTAINER");
-
-	/* 9 */
-	if (!ret) {
-		ret = ioctl(container, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU);
-		if (ret)
-			tap_diag("VFIO_SET_IOMMU: %s", strerror(errno));
-	}
-	set = tap_ok(!ret, "VFIO_SET_IOMMU(VFIO_NOIOMMU_IOMMU)");
-
-	/* 10 */
-	if (set) {
-		device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
-		if (device < 0)
-			tap_diag("VFIO_GROUP_GET_DEVICE_FD: %s",
-				 strerror(errno));
-	}
-	tap_ok(device >= 0, "VFIO_GROUP_GET_DEVICE_FD(%s) gives a device fd",
-	       bdf);
-
-	/* 11 */
-	ret = -1;
-	if (device >= 0) {
-		ret = ioctl(device, VFIO_DEVICE_GET_INFO, &info);
-		if (ret)
-			tap_diag("VFIO_DEVICE_GET_INFO: %s", strerror(errno));
-	}
-	tap_ok(!ret && (info.flags & VFIO_DEVICE_FLAGS_PCI) &&
-	       info.num_regions >= 1,
-	       "VFIO_DEVICE_GET_INFO: PCI device, %u regions (flags 0x%x)",
-	       info.num_regions, info.flags);
-
-	/* 12 */
-	ret = -1;
-	if (device >= 0) {
-		ret = ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &bar0);
-		if (ret)
-			tap_diag("VFIO_DEVICE_GET_REGION_INFO(BAR0): %s",
-				 strerror(errno));
-	}
-	have_bar0 = !ret &&
-		(bar0.flags & VFIO_REGION_INFO_FLAG_READ) &&
-		(bar0.flags & VFIO_REGION_INFO_FLAG_WRITE) &&
-		bar0.size >= EDU_BAR0_SIZE;
-	tap_ok(have_bar0,
-	       "BAR0 region is read/write, size 0x%llx at offset 0x%llx",
-	       (unsigned long long)bar0.size, (unsigned long long)bar0.offset);
-
-	/* 13: read first, the description prints what was read */
-	val = 0;
-	ok = have_bar0 && region_read32(device, bar0.offset, EDU_ID, &val);
-	tap_ok(ok && val == EDU_ID_VALUE,
-	       "edu identification register reads 0x%08x (got 0x%08x)",
-	       EDU_ID_VALUE, val);
-
-	/* 14 */
-	val = 0;
-	ok = have_bar0 &&
-	     region_write32(device, bar0.offset, EDU_LIVENESS, pattern) &&
-	     region_read32(device, bar0.offset, EDU_LIVENESS, &val);
-	tap_ok(ok && val == (uint32_t)~pattern,
-	       "edu liveness register inverts 0x%08x (got 0x%08x)", pattern,
-	       val);
-
-	if (device >= 0)
-		close(device);
-	if (group >= 0)
-		close(group);
-	if (container >= 0)
-		close(container);
-
-	return tap_finish();
+int main(int argc, char *argv[])
+{
+	return noiommu_main(argc, argv);
 }

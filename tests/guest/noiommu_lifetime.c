@@ -2,264 +2,238 @@
 /*
  * Lifetime safety of a no-IOMMU device on the VFIO cdev: teardown in every
  * order, a process dying with everything set up, and the device unbound
- * from vfio-pci while a process holds it. After each case the device must
- * be usable again. The console log is checked for kernel reports by the VM
- * runner.
+ * from vfio-pci while a process holds it, then bound again. After each
+ * case the device must be usable again. The console log is checked for
+ * kernel reports by the VM runner.
  *
- * usage: noiommu_lifetime BDF     (prints TAP)
+ * The tests run in the order they are declared; unbind_while_held leaves
+ * the device without a driver and rebind, which asserts that it starts
+ * there, binds it again.
+ *
+ * usage: noiommu_lifetime [harness options] BDF
+ *        NOIOMMU_BDF=BDF noiommu_lifetime [harness options]
  */
 #define _GNU_SOURCE
+#include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "../../examples/noiommu.h"
-#include "tap.h"
+#include "noiommu_utils.h"
 
-#define NR_TESTS 6
-#define BUF_LEN (2UL << 20)
-
-static const char *bdf;
-
-/* Why a step failed, as a diagnostic under the result it makes fail */
-static void diag(const char *what)
-{
-	tap_diag("  %s: %s", what, strerror(errno));
-}
+#define BUF_LEN		SZ_2M
+#define IOVA		(1ULL << 32)
 
 /*
- * Start @nd afresh for bdf and look for its noiommu-vfioN cdev: true, with
- * /dev/vfio/devices/noiommu-vfioN in nd->cdev, if there is one.
+ * A session: the cdev open, bound, attached to an IOAS, a buffer (a 2M
+ * hugepage when one is free, else 4K pages) mapped and resolved by GET_PA
+ * to pagemap's address. BAR0 is not mapped: a mapping would keep the
+ * device file open after its fd is closed.
  */
-static bool lookup_cdev(struct noiommu_dev *nd)
-{
-	memset(nd, 0, sizeof(*nd));
-	nd->device_fd = -1;
-	nd->iommufd = -1;
-	copy_str(nd->bdf, sizeof(nd->bdf), bdf);
-	return find_cdev(nd, "noiommu-vfio");
-}
-
 struct session {
-	struct noiommu_dev nd;	/* device fd, iommufd, IOAS; no BAR mapped */
+	struct noiommu_dev nd;
 	void *buf;
-	__u64 iova;
 };
 
-/*
- * Open the cdev, bind, attach an IOAS, map a buffer (a 2M hugepage when
- * one is free, else 4K pages) and resolve it with GET_PA. Returns 0, or -1
- * after printing which step failed. BAR0 is not mapped: a mapping would
- * keep the device file open after its fd is closed.
- */
-static int session_open(struct session *s)
+static void _session_open(struct __test_metadata *_metadata,
+			  struct session *s)
 {
 	struct noiommu_dev *nd = &s->nd;
-	__u64 len = BUF_LEN, pa = 0;
 
-	s->buf = MAP_FAILED;
-	if (!lookup_cdev(nd)) {
-		tap_diag("  no noiommu-vfio cdev for %s", bdf);
-		return -1;
-	}
-	if (open_cdev(nd) || bind_and_attach(nd))
-		return tap_diag("  %s", nd->err), -1;
-
+	edu_bind(nd);
+	ASSERT_EQ(0, _test_ioctl_ioas_alloc(nd->iommufd, &nd->ioas_id));
+	ASSERT_EQ(0, _test_cmd_attach(nd->device_fd, nd->ioas_id, NULL));
 	s->buf = mmap(NULL, BUF_LEN, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 	if (s->buf == MAP_FAILED)
 		s->buf = mmap(NULL, BUF_LEN, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (s->buf == MAP_FAILED)
-		return diag("mmap"), -1;
+	ASSERT_NE(MAP_FAILED, s->buf);
 	memset(s->buf, 0x11, BUF_LEN);
-	if (noiommu_map(nd, s->buf, BUF_LEN, &s->iova, false) ||
-	    noiommu_get_pa(nd, s->iova, &len, &pa))
-		return tap_diag("  %s", nd->err), -1;
-	if (!pa) {
-		tap_diag("  GET_PA answered phys %#llx length %llu",
-			 (unsigned long long)pa, (unsigned long long)len);
-		return -1;
-	}
-	return 0;
+	ASSERT_EQ(0, _test_ioas_map_at(nd->iommufd, nd->ioas_id, s->buf,
+				       BUF_LEN, IOVA));
+	_test_get_pa_is_pagemap(_metadata, nd->iommufd, nd->ioas_id, IOVA,
+				s->buf, BUF_LEN);
 }
+#define session_open(s) _session_open(_metadata, s)
 
 /* The device can be opened, bound and used from scratch */
-static bool device_usable(void)
-{
-	struct session s;
-	bool ok = !session_open(&s);
+#define ASSERT_DEVICE_USABLE()						\
+	do {								\
+		struct session __s = {};				\
+									\
+		session_open(&__s);					\
+		noiommu_close(&__s.nd);					\
+		ASSERT_EQ(0, munmap(__s.buf, BUF_LEN));			\
+	} while (0)
 
-	noiommu_close(&s.nd);
-	munmap(s.buf, BUF_LEN);
-	return ok;
+/* The name of the driver @noiommu_bdf is bound to, "" if none */
+static const char *driver_of(char *buf, size_t len)
+{
+	return pci_driver(noiommu_bdf ?: "", buf, len);
 }
 
-static void test_close_iommufd_first(void)
-{
+FIXTURE(lifetime) {
 	struct session s;
-	bool ok = !session_open(&s);
+};
 
-	ok = !close(s.nd.iommufd) && ok;
-	ok = !close(s.nd.device_fd) && ok;
-	munmap(s.buf, BUF_LEN);
-	tap_ok(ok && device_usable(),
-	       "close the iommufd before the device fd, then reuse the device");
+FIXTURE_SETUP(lifetime)
+{
+	self->s.nd.device_fd = -1;
+	self->s.nd.iommufd = -1;
 }
 
-static void test_close_device_first(void)
+FIXTURE_TEARDOWN(lifetime)
 {
-	struct iommu_ioas_noiommu_get_pa pa = { .size = sizeof(pa) };
-	struct session s;
-	bool ok = !session_open(&s);
-	int ret;
-
-	ok = !close(s.nd.device_fd) && ok;
-	/* The IOAS outlives the device, but nothing stores it in software */
-	pa.ioas_id = s.nd.ioas_id;
-	pa.iova = s.iova;
-	pa.length = 1;
-	ret = ioctl(s.nd.iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &pa);
-	if (ret != -1 || errno != EOPNOTSUPP) {
-		tap_diag("  GET_PA after closing the device: ret %d errno %d, expected EOPNOTSUPP",
-			 ret, errno);
-		ok = false;
-	}
-	ok = !close(s.nd.iommufd) && ok;
-	munmap(s.buf, BUF_LEN);
-	tap_ok(ok && device_usable(),
-	       "close the device fd before the iommufd, then reuse the device");
+	noiommu_close(&self->s.nd);
 }
 
-static void test_exit_with_everything(void)
+TEST_F(lifetime, close_iommufd_first)
+{
+	session_open(&self->s);
+	ASSERT_EQ(0, close(self->s.nd.iommufd));
+	self->s.nd.iommufd = -1;
+	ASSERT_EQ(0, close(self->s.nd.device_fd));
+	self->s.nd.device_fd = -1;
+	ASSERT_EQ(0, munmap(self->s.buf, BUF_LEN));
+	ASSERT_DEVICE_USABLE();
+}
+
+TEST_F(lifetime, close_device_first)
+{
+	__u64 len = 1, pa = 0;
+
+	session_open(&self->s);
+	ASSERT_EQ(0, close(self->s.nd.device_fd));
+	self->s.nd.device_fd = -1;
+	/*
+	 * The IOAS outlives the device, but its no-IOMMU domain went with
+	 * the attachment: nothing stores the mapping in software
+	 */
+	EXPECT_ERRNO(EOPNOTSUPP, _test_ioctl_get_pa(self->s.nd.iommufd,
+						    self->s.nd.ioas_id, IOVA,
+						    &len, &pa));
+	ASSERT_EQ(0, close(self->s.nd.iommufd));
+	self->s.nd.iommufd = -1;
+	ASSERT_EQ(0, munmap(self->s.buf, BUF_LEN));
+	ASSERT_DEVICE_USABLE();
+}
+
+/* A process exits with the device bound, attached and mapped */
+TEST_F(lifetime, exit_with_everything)
 {
 	int status = -1;
 	pid_t pid;
 
 	pid = fork();
+	ASSERT_LE(0, pid);
 	if (!pid) {
-		struct session s;
-
 		/* Leave everything open, mapped and attached */
-		_exit(session_open(&s) ? 1 : 0);
+		session_open(&self->s);
+		_exit(0);
 	}
-	waitpid(pid, &status, 0);
-	tap_ok(WIFEXITED(status) && !WEXITSTATUS(status) && device_usable(),
-	       "a process exits with the device bound, attached and mapped");
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+		TH_LOG("the child could not set everything up (status %#x)",
+		       status);
+	ASSERT_DEVICE_USABLE();
 }
 
-/* Wait up to @ms for @pid; returns true if it exited with status 0. */
-static bool wait_ok(pid_t pid, int ms, bool *exited)
+/* The state letter of process @pid in /proc/PID/stat, 0 if it is gone */
+static char proc_state(pid_t pid)
 {
-	int status, i;
+	char path[64], buf[512], *p;
 
-	for (i = 0; i < ms / 10; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			*exited = true;
-			return WIFEXITED(status) && !WEXITSTATUS(status);
-		}
-		usleep(10000);
-	}
-	*exited = false;
-	return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	read_line(path, buf, sizeof(buf));
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
 }
 
 /*
  * A process holds the device bound and mapped; another one unbinds it from
- * vfio-pci. The unbind must wait for the holder, and complete once the
- * holder is gone.
+ * vfio-pci. The unbind may wait for the holder, and must complete once the
+ * holder is gone: the device has no driver and no cdev afterwards.
  */
-static void test_unbind_while_open(void)
+TEST_F_TIMEOUT(lifetime, unbind_while_held, 120)
 {
+	char unbind[PATH_MAX], drv[64], c = 0, state;
 	struct noiommu_dev after;
-	char unbind[PATH_MAX];
-	bool exited = false, done, left;
-	int ready[2];
 	pid_t holder, unbinder;
-	char c = 0;
+	int ready[2], status = -1;
 
-	snprintf(unbind, sizeof(unbind), "/sys/bus/pci/devices/%s/driver/unbind",
-		 bdf);
-	if (pipe(ready)) {
-		tap_ok(false, "unbind from vfio-pci while the cdev is bound");
-		return;
-	}
+	ASSERT_STREQ("vfio-pci", driver_of(drv, sizeof(drv)));
+	snprintf(unbind, sizeof(unbind),
+		 "/sys/bus/pci/devices/%s/driver/unbind", noiommu_bdf);
+	ASSERT_EQ(0, pipe(ready));
 
 	holder = fork();
+	ASSERT_LE(0, holder);
 	if (!holder) {
-		struct session s;
-
-		c = session_open(&s) ? 'F' : 'R';
-		if (write(ready[1], &c, 1) != 1 || c != 'R')
+		close(ready[0]);
+		session_open(&self->s);
+		if (write(ready[1], "R", 1) != 1)
 			_exit(1);
 		pause();
 		_exit(0);
 	}
-	if (read(ready[0], &c, 1) != 1 || c != 'R') {
+	close(ready[1]);
+	/* The holder says it is ready, or dies trying */
+	ASSERT_EQ(1, read(ready[0], &c, 1)) {
 		kill(holder, SIGKILL);
 		waitpid(holder, NULL, 0);
-		tap_ok(false, "unbind from vfio-pci while the cdev is bound");
-		return;
 	}
+	close(ready[0]);
 
 	unbinder = fork();
+	ASSERT_LE(0, unbinder);
 	if (!unbinder)
-		_exit(write_file(unbind, bdf) ? 1 : 0);
+		_exit(write_file(unbind, noiommu_bdf) ? 1 : 0);
 
-	/* The unbind may wait for the holder ... */
-	done = wait_ok(unbinder, 2000, &exited);
-	tap_diag("  the unbind %s", exited ? "completed at once" :
-		 "waits for the process holding the device");
+	/*
+	 * Wait until the unbind either finished or sleeps in the kernel
+	 * (waiting for the holder): a state, not a time
+	 */
+	while (waitpid(unbinder, &status, WNOHANG) == 0) {
+		state = proc_state(unbinder);
+		if (state == 'S' || state == 'D') {
+			TH_LOG("the unbind waits for the process holding the device");
+			break;
+		}
+		sched_yield();
+	}
 
-	/* ... and must complete once it is gone */
+	/* ... and must complete once the holder is gone */
 	kill(holder, SIGKILL);
-	waitpid(holder, NULL, 0);
-	if (!exited)
-		done = wait_ok(unbinder, 60000, &exited);
-	if (!done)
-		tap_diag("  the unbind %s",
-			 exited ? "failed" : "did not complete within 60s");
-	left = lookup_cdev(&after);
-	if (left)
-		tap_diag("  %s still exists after the unbind", after.cdev);
-	tap_ok(done && !left,
-	       "unbind from vfio-pci while the device is held, then it completes");
-	close(ready[0]);
-	close(ready[1]);
+	ASSERT_EQ(holder, waitpid(holder, NULL, 0));
+	if (status == -1)
+		ASSERT_EQ(unbinder, waitpid(unbinder, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+		TH_LOG("the unbind failed (status %#x)", status);
+	ASSERT_STREQ("", driver_of(drv, sizeof(drv)));
+	ASSERT_FALSE(find_noiommu_cdev(&after, noiommu_bdf))
+		TH_LOG("%s still exists after the unbind", after.cdev);
 }
 
-static void test_rebind(void)
+/* Bind the device to vfio-pci again (driver_override still says so) */
+TEST_F(lifetime, rebind)
 {
-	struct noiommu_dev again;
-	bool ok, found = false;
-	int i;
+	char drv[64];
 
-	/* driver_override still says vfio-pci */
-	ok = !write_file("/sys/bus/pci/drivers_probe", bdf);
-	for (i = 0; i < 100 && !found; i++) {
-		found = lookup_cdev(&again);
-		if (!found)
-			usleep(20000);
-	}
-	if (!found)
-		tap_diag("  no noiommu-vfio cdev after binding %s again", bdf);
-	tap_ok(ok && found && device_usable(),
-	       "bind the device to vfio-pci again and use it");
+	ASSERT_STREQ("", driver_of(drv, sizeof(drv)))
+		TH_LOG("unbind_while_held did not leave the device unbound");
+	ASSERT_EQ(0, write_file("/sys/bus/pci/drivers_probe", noiommu_bdf));
+	/* A probe through drivers_probe is done when the write returns */
+	ASSERT_STREQ("vfio-pci", driver_of(drv, sizeof(drv)));
+	ASSERT_DEVICE_USABLE();
+}
+
+TEST_F(lifetime, usable_at_end)
+{
+	ASSERT_DEVICE_USABLE();
 }
 
 int main(int argc, char *argv[])
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s BDF\n", argv[0]);
-		return 2;
-	}
-	bdf = argv[1];
-
-	tap_plan(NR_TESTS);
-	test_close_iommufd_first();
-	test_close_device_first();
-	test_exit_with_everything();
-	test_unbind_while_open();
-	test_rebind();
-	tap_ok(device_usable(), "the device works at the end");
-	return tap_finish();
+	return noiommu_main(argc, argv);
 }

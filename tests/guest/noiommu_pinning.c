@@ -2,39 +2,36 @@
 /*
  * Pinning through the no-IOMMU cdev: a buffer mapped into an IOAS
  * (IOMMU_IOAS_MAP pins it) must stay where IOMMU_IOAS_NOIOMMU_GET_PA said
- * it is while the kernel tries to move it: compaction
- * (/proc/sys/vm/compact_memory) and move_pages(2). Afterwards GET_PA gives
- * the same answers, the process still maps those very pages, and an edu DMA
- * to those addresses lands in the buffer. Both a buffer of 4K pages and a 2M
- * hugepage are tested.
+ * it is while the kernel tries to move it, by move_pages(2) to the other
+ * NUMA node and by compaction (/proc/sys/vm/compact_memory). Afterwards
+ * GET_PA gives the same answers, the process still maps those very pages,
+ * and an edu DMA to those addresses lands in the buffer. A buffer of 4K
+ * pages and a 2M hugepage are pinned.
  *
- * Beside it, a buffer that is only mlock()ed, which is what drivers on the
- * legacy no-IOMMU group path use: its /proc/self/pagemap addresses are
- * reported before and after the same pressure. mlock() does not forbid
- * migration, so they may change; only what is guaranteed (the pages stay
- * present with their contents) is asserted.
+ * "The pinned pages did not move" proves something only if the same
+ * pressure moves pages that are not pinned, so each test has a control
+ * and fails with "no pressure applied" when the control did not move:
+ *   move_pages: an mlock()-only buffer (what drivers on the legacy
+ *     no-IOMMU group path use) and an unpinned twin of the hugepage, sent
+ *     to the other node in the same call, must be there afterwards, at
+ *     new physical addresses;
+ *   compaction: free memory is fragmented first (compaction only moves
+ *     pages into partly free pageblocks), and the unpinned pages left
+ *     between the holes must include some that compaction moved.
+ * The guest has two NUMA nodes (scripts/vm-run.sh); with one, move_pages
+ * has nowhere to move a page and the test fails.
  *
- * With a single NUMA node, move_pages(2) to that node migrates nothing
- * and compaction (after fragmenting free memory, so that it has somewhere
- * to move pages to) is the real pressure. With two nodes, move_pages
- * really tries to move every page to the other node, e.g. QEMU with
- *   -object memory-backend-ram,id=m0,size=1024M -numa node,nodeid=0,cpus=0,memdev=m0
- *   -object memory-backend-ram,id=m1,size=1024M -numa node,nodeid=1,cpus=1,memdev=m1
- *   -smp 2,sockets=2   (one CPU per node and socket, or the kernel WARNs)
- *
- * usage: noiommu_pinning BDF     (prints TAP)
+ * usage: noiommu_pinning [harness options] BDF
+ *        NOIOMMU_BDF=BDF noiommu_pinning [harness options]
  */
 #define _GNU_SOURCE
-#include <stdlib.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 
+#include <linux/falloc.h>
 #include <linux/mempolicy.h>
 
-#include "../../examples/noiommu.h"
-#include "tap.h"
+#include "noiommu_utils.h"
 
-#define NR_TESTS	10
 #define SMALL_PAGES	8	/* pinned 4K pages */
 #define MLOCK_PAGES	64	/* mlock()-only 4K pages */
 #define HUGE_CHUNKS	8	/* DMA destinations spread over the hugepage */
@@ -45,102 +42,23 @@
 /* DMA sources at the start of the hugepage: one chunk per destination */
 #define SRC_LEN		((SMALL_CHUNKS + HUGE_CHUNKS) * CHUNK)
 _Static_assert(SRC_LEN <= HUGE_DST_OFF, "DMA sources overlap destinations");
+#define SMALL_IOVA	(1ULL << 32)
+#define HUGE_IOVA	(2ULL << 32)
+#define MAX_NODES	8
 
-/* A buffer and where its 4K pages are, before and after the pressure */
+/* A buffer and where its 4K pages are */
 struct buf {
-	const char *name;
 	uint8_t *va;
 	size_t len;
-	__u64 iova;
-	__u64 *pa;		/* GET_PA of each 4K page */
-	__u64 *pa_after;
-	__u64 *map;		/* pagemap of each 4K page */
-	__u64 *map_after;
+	__u64 iova;		/* pinned buffers: where they are mapped */
+	uint64_t *pa;		/* GET_PA of each 4K page, before */
+	uint64_t *map;		/* pagemap of each 4K page, before */
+	uint64_t *now;		/* pagemap or GET_PA, after */
 };
-
-static struct noiommu_dev nd;
-static struct buf small = { .name = "4K-page buffer" };
-static struct buf huge = { .name = "2M hugepage" };
-static struct buf locked = { .name = "mlock()-only buffer" };
 
 static size_t pages(const struct buf *b)
 {
 	return b->len / SZ_4K;
-}
-
-/* Physical address of each 4K page of @b by /proc/self/pagemap, 0 if none */
-static void read_pagemap(const struct buf *b, __u64 *out)
-{
-	size_t i, size = pages(b) * sizeof(*out);
-	int fd;
-
-	memset(out, 0, size);
-	fd = open("/proc/self/pagemap", O_RDONLY);
-	if (fd < 0)
-		return;
-	if (pread(fd, out, size, (uintptr_t)b->va / SZ_4K * sizeof(*out)) !=
-	    (ssize_t)size)
-		memset(out, 0, size);
-	close(fd);
-	for (i = 0; i < pages(b); i++)
-		out[i] = out[i] & PAGEMAP_PRESENT ?
-			 (out[i] & PAGEMAP_PFN_MASK) * SZ_4K : 0;
-}
-
-/* GET_PA of every 4K page of @b; false (with a diagnostic) on error */
-static bool read_get_pa(const struct buf *b, __u64 *out)
-{
-	size_t i;
-
-	for (i = 0; i < pages(b); i++) {
-		__u64 len = SZ_4K;
-
-		if (noiommu_get_pa(&nd, b->iova + i * SZ_4K, &len, &out[i])) {
-			printf("# %s\n", nd.err);
-			return false;
-		}
-		if (!out[i]) {
-			printf("# GET_PA of %s page %zu answered PA 0\n",
-			       b->name, i);
-			return false;
-		}
-	}
-	return true;
-}
-
-/* Count the pages whose addresses differ; diagnose the first. */
-static size_t count_moved(const struct buf *b, const __u64 *before,
-			  const __u64 *after, const char *what)
-{
-	size_t i, moved = 0;
-
-	for (i = 0; i < pages(b); i++) {
-		if (before[i] == after[i])
-			continue;
-		if (!moved++)
-			printf("# %s: %s of page %zu: %#llx -> %#llx\n", b->name,
-			       what, i, (unsigned long long)before[i],
-			       (unsigned long long)after[i]);
-	}
-	return moved;
-}
-
-/* Anonymous memory in 4K pages: main() turned THP off for the process */
-static void *alloc_4k_pages(size_t len)
-{
-	void *va = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	return va == MAP_FAILED ? NULL : va;
-}
-
-static bool alloc_tables(struct buf *b)
-{
-	b->pa = calloc(pages(b), sizeof(__u64));
-	b->pa_after = calloc(pages(b), sizeof(__u64));
-	b->map = calloc(pages(b), sizeof(__u64));
-	b->map_after = calloc(pages(b), sizeof(__u64));
-	return b->pa && b->pa_after && b->map && b->map_after;
 }
 
 static uint8_t pattern(size_t off, unsigned int round)
@@ -148,63 +66,178 @@ static uint8_t pattern(size_t off, unsigned int round)
 	return (uint8_t)(((off + round * 4099) * 2654435761u) >> 24) ^ 0x3c;
 }
 
-/* Device, IOAS, both pinned buffers and the mlock()-only one */
-static bool setup(const char *bdf)
+FIXTURE(pinning) {
+	struct noiommu_dev nd;
+	struct buf small;	/* pinned, 4K pages */
+	struct buf huge;	/* pinned, a 2M hugepage */
+	struct buf locked;	/* control: mlock()-only 4K pages */
+	struct buf twin;	/* control: an unpinned 2M hugepage */
+};
+
+static void _buf_tables(struct __test_metadata *_metadata, struct buf *b)
+{
+	b->pa = calloc(pages(b), sizeof(uint64_t));
+	b->map = calloc(pages(b), sizeof(uint64_t));
+	b->now = calloc(pages(b), sizeof(uint64_t));
+	ASSERT_TRUE(b->pa && b->map && b->now);
+	ASSERT_EQ(0, self_pagemap_pas(b->va, pages(b), b->map));
+	ASSERT_NE(0ULL, b->map[0])
+		TH_LOG("pagemap shows no PFN: run as root (CAP_SYS_ADMIN)");
+}
+
+/* GET_PA of every 4K page of the pinned buffer @b into @out */
+static void _get_pa_pages(struct __test_metadata *_metadata, int iommufd,
+			  __u32 ioas_id, const struct buf *b, uint64_t *out)
 {
 	size_t i;
 
-	if (noiommu_open(&nd, bdf) || edu_check(&nd))
-		return false;
+	for (i = 0; i < pages(b); i++) {
+		__u64 len = SZ_4K;
 
-	small.len = SMALL_PAGES * SZ_4K;
-	small.va = alloc_4k_pages(small.len);
-	huge.len = SZ_2M;
-	huge.va = alloc_hugepages(&nd, huge.len);
-	locked.len = MLOCK_PAGES * SZ_4K;
-	locked.va = alloc_4k_pages(locked.len);
-	if (!huge.va)
-		return false;
-	if (!small.va || !locked.va)
-		return nd_fail(&nd, "mmap: %s", strerror(errno)), false;
-	if (!alloc_tables(&small) || !alloc_tables(&huge) ||
-	    !alloc_tables(&locked))
-		return nd_fail(&nd, "out of memory"), false;
+		ASSERT_EQ(0, _test_ioctl_get_pa(iommufd, ioas_id,
+						b->iova + i * SZ_4K, &len,
+						(__u64 *)&out[i]))
+			TH_LOG("GET_PA of page %zu: %s", i, strerror(errno));
+		ASSERT_NE(0ULL, out[i]);
+	}
+}
+#define get_pa_pages(b, out)						\
+	_get_pa_pages(_metadata, self->nd.iommufd, self->nd.ioas_id, b, out)
 
-	memset(small.va, 0, small.len);
-	memset(huge.va, 0, huge.len);
-	for (i = 0; i < locked.len; i++)
-		locked.va[i] = pattern(i, 0);
-	if (mlock(locked.va, locked.len))
-		return nd_fail(&nd, "mlock: %s", strerror(errno)), false;
+FIXTURE_SETUP(pinning)
+{
+	size_t i;
 
-	return !noiommu_map(&nd, small.va, small.len, &small.iova, false) &&
-	       !noiommu_map(&nd, huge.va, huge.len, &huge.iova, false);
+	/* madvise(MADV_NOHUGEPAGE) may not exist: no THP anywhere instead */
+	ASSERT_EQ(0, prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0));
+	edu_open(&self->nd);
+	ASSERT_EQ(0, edu_check(&self->nd)) TH_LOG("%s", self->nd.err);
+
+	self->small.len = SMALL_PAGES * SZ_4K;
+	self->small.va = buf_alloc(self->small.len, 0);
+	self->huge.len = SZ_2M;
+	self->huge.va = huge_alloc(SZ_2M, 0);
+	self->twin.len = SZ_2M;
+	self->twin.va = huge_alloc(SZ_2M, 0x7e);
+	self->locked.len = MLOCK_PAGES * SZ_4K;
+	self->locked.va = buf_alloc(self->locked.len, 0);
+	for (i = 0; i < self->locked.len; i++)
+		self->locked.va[i] = pattern(i, 0);
+	ASSERT_EQ(0, mlock(self->locked.va, self->locked.len));
+
+	self->small.iova = SMALL_IOVA;
+	self->huge.iova = HUGE_IOVA;
+	test_ioas_map(self->nd.ioas_id, self->small.va, self->small.len,
+		      SMALL_IOVA);
+	test_ioas_map(self->nd.ioas_id, self->huge.va, SZ_2M, HUGE_IOVA);
+
+	/* After the map: a FOLL_LONGTERM pin may migrate a page first */
+	_buf_tables(_metadata, &self->small);
+	_buf_tables(_metadata, &self->huge);
+	_buf_tables(_metadata, &self->locked);
+	_buf_tables(_metadata, &self->twin);
+	get_pa_pages(&self->small, self->small.pa);
+	get_pa_pages(&self->huge, self->huge.pa);
 }
 
-static void test_get_pa_matches_pagemap(void)
+FIXTURE_TEARDOWN(pinning)
 {
-	bool ok = read_get_pa(&small, small.pa) && read_get_pa(&huge, huge.pa);
+	noiommu_close(&self->nd);
+}
 
-	read_pagemap(&small, small.map);
-	read_pagemap(&huge, huge.map);
-	read_pagemap(&locked, locked.map);
-	ok = ok && !count_moved(&small, small.pa, small.map, "GET_PA vs pagemap");
-	ok = ok && !count_moved(&huge, huge.pa, huge.map, "GET_PA vs pagemap");
-	printf("# %s at PA %#llx.., %s at PA %#llx.., %s at PA %#llx..\n",
-	       small.name, (unsigned long long)small.pa[0], huge.name,
-	       (unsigned long long)huge.pa[0], locked.name,
-	       (unsigned long long)locked.map[0]);
-	tap_ok(ok, "before: GET_PA of every 4K page of both pinned buffers equals /proc/self/pagemap");
+/* How many 4K pages of @b have another address in @after than in @before */
+static size_t count_moved(const struct buf *b, const uint64_t *before,
+			  const uint64_t *after)
+{
+	size_t i, moved = 0;
+
+	for (i = 0; i < pages(b); i++)
+		moved += before[i] != after[i];
+	return moved;
+}
+
+/*
+ * Chunk @n goes from its source at the start of the hugepage through the
+ * device to @dst_off of @b, both at the addresses GET_PA gave before the
+ * pressure. The destination is cleared first and each chunk has its own
+ * pattern, so a match means this DMA wrote it.
+ */
+static void _dma_lands(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(pinning) *self, struct buf *b,
+		       size_t dst_off, unsigned int n)
+{
+	uint8_t *src = self->huge.va + n * CHUNK, *dst = b->va + dst_off;
+	uint64_t src_pa = self->huge.pa[n * CHUNK / SZ_4K] + n * CHUNK % SZ_4K;
+	uint64_t dst_pa = b->pa[dst_off / SZ_4K] + dst_off % SZ_4K;
+	size_t i, bad = 0;
+
+	for (i = 0; i < CHUNK; i++)
+		src[i] = pattern(i, n + 1);
+	memset(dst, 0, CHUNK);
+	ASSERT_EQ(0, edu_to_device(&self->nd, src_pa, CHUNK))
+		TH_LOG("%s", self->nd.err);
+	ASSERT_EQ(0, edu_to_ram(&self->nd, dst_pa, CHUNK))
+		TH_LOG("%s", self->nd.err);
+	for (i = 0; i < CHUNK; i++)
+		bad += dst[i] != pattern(i, n + 1);
+	ASSERT_EQ(0U, bad)
+		TH_LOG("offset %#zx (PA %#llx): %zu of %d bytes did not arrive",
+		       dst_off, (unsigned long long)dst_pa, bad, CHUNK);
+}
+
+/*
+ * After the pressure: GET_PA of every page of both pinned buffers is what
+ * it was, pagemap still agrees (the process maps those very pages, not
+ * copies), an edu DMA to those addresses lands in them, and the
+ * mlock()-only buffer kept its contents wherever it went
+ */
+static void _pinned_unchanged(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(pinning) *self)
+{
+	struct buf *bufs[] = { &self->small, &self->huge };
+	size_t i, n;
+
+	for (i = 0; i < ARRAY_SIZE(bufs); i++) {
+		get_pa_pages(bufs[i], bufs[i]->now);
+		ASSERT_EQ(0U, count_moved(bufs[i], bufs[i]->pa, bufs[i]->now))
+			TH_LOG("GET_PA of the %s changed", i ? "hugepage" :
+			       "4K pages");
+		ASSERT_EQ(0, self_pagemap_pas(bufs[i]->va, pages(bufs[i]),
+					      bufs[i]->now));
+		ASSERT_EQ(0U, count_moved(bufs[i], bufs[i]->pa, bufs[i]->now))
+			TH_LOG("pagemap of the pinned %s no longer equals GET_PA",
+			       i ? "hugepage" : "4K pages");
+	}
+	for (n = 0; n < SMALL_CHUNKS; n++)
+		_dma_lands(_metadata, self, &self->small, n * CHUNK, n);
+	for (n = 0; n < HUGE_CHUNKS; n++)
+		_dma_lands(_metadata, self, &self->huge,
+			   HUGE_DST_OFF + n * HUGE_STRIDE, SMALL_CHUNKS + n);
+	for (i = 0; i < self->locked.len; i++)
+		ASSERT_EQ(pattern(i, 0), self->locked.va[i]);
+}
+
+TEST_F(pinning, get_pa_matches_pagemap)
+{
+	ASSERT_EQ(0U, count_moved(&self->small, self->small.pa,
+				  self->small.map));
+	ASSERT_EQ(0U, count_moved(&self->huge, self->huge.pa,
+				  self->huge.map));
+	TH_LOG("4K pages at PA %#llx.., hugepage at PA %#llx.., mlock()-only at PA %#llx..",
+	       (unsigned long long)self->small.pa[0],
+	       (unsigned long long)self->huge.pa[0],
+	       (unsigned long long)self->locked.map[0]);
 }
 
 /* Nodes that have memory, from /sys/devices/system/node/has_memory */
 static int memory_nodes(int *nodes, int max)
 {
-	char list[256], *p;
+	char list[256], *p, *save = NULL;
 	int nr = 0;
 
 	read_line("/sys/devices/system/node/has_memory", list, sizeof(list));
-	for (p = strtok(list, ","); p && nr < max; p = strtok(NULL, ",")) {
+	for (p = strtok_r(list, ",", &save); p && nr < max;
+	     p = strtok_r(NULL, ",", &save)) {
 		int first, last, n;
 
 		if (sscanf(p, "%d-%d", &first, &last) != 2)
@@ -212,8 +245,6 @@ static int memory_nodes(int *nodes, int max)
 		for (n = first; n <= last && nr < max; n++)
 			nodes[nr++] = n;
 	}
-	if (!nr)
-		nodes[nr++] = 0;	/* no NUMA information: one node */
 	return nr;
 }
 
@@ -224,105 +255,81 @@ static long move_pages(size_t count, void **addrs, const int *nodes,
 		       MPOL_MF_MOVE);
 }
 
-/* The node of the page at @va, by move_pages(2) without target nodes */
-static int page_node(void *va)
-{
-	int status = -1;
+/* One move_pages(2) request: the pages of some buffers, their nodes */
+struct move {
+	size_t n;
+	void *addrs[SMALL_PAGES + MLOCK_PAGES + 2];
+	int from[SMALL_PAGES + MLOCK_PAGES + 2];
+	int to[SMALL_PAGES + MLOCK_PAGES + 2];
+	int status[SMALL_PAGES + MLOCK_PAGES + 2];
+};
 
-	if (move_pages(1, &va, NULL, &status))
-		return -1;
-	return status;
+/* Add @b's pages (each 4K page, or its one hugepage) to @m */
+static void move_add(struct move *m, struct buf *b, size_t step)
+{
+	size_t i;
+
+	for (i = 0; i < b->len / step; i++)
+		m->addrs[m->n++] = b->va + i * step;
 }
 
-/*
- * Where the pages are after move_pages(2) returned @ret (the number it did
- * not move). Asked again without target nodes: the status array of the
- * move itself may name the target even for a page that stayed.
- */
-static void report_nodes(const struct buf *b, int node, long ret,
-			 void **addrs, int *status, size_t n)
+/* move_pages(2) sends every page of every buffer to the other node */
+TEST_F_TIMEOUT(pinning, move_pages, 300)
 {
-	size_t i, there = 0;
+	struct buf *ctl[] = { &self->locked, &self->twin };
+	int nodes[MAX_NODES], nr;
+	struct move m = {};
+	size_t i, k, moved;
+	long ret;
 
-	if (move_pages(n, addrs, NULL, status)) {
-		printf("# move_pages(%s) query: %s\n", b->name, strerror(errno));
-		return;
+	nr = memory_nodes(nodes, MAX_NODES);
+	ASSERT_LE(2, nr)
+		TH_LOG("no pressure applied: %d NUMA node(s) with memory, move_pages has nowhere to move a page (boot with two nodes, as scripts/vm-run.sh does)",
+		       nr);
+	move_add(&m, &self->small, SZ_4K);		/* 0 .. 7 */
+	move_add(&m, &self->huge, SZ_2M);		/* 8 */
+	move_add(&m, &self->locked, SZ_4K);		/* 9 .. 72 */
+	move_add(&m, &self->twin, SZ_2M);		/* 73 */
+	ASSERT_EQ(0, move_pages(m.n, m.addrs, NULL, m.from))
+		TH_LOG("move_pages (query): %s", strerror(errno));
+	for (i = 0; i < m.n; i++) {
+		ASSERT_LE(0, m.from[i]) TH_LOG("page %zu: %s", i,
+					       strerror(-m.from[i]));
+		m.to[i] = m.from[i] == nodes[0] ? nodes[1] : nodes[0];
 	}
-	for (i = 0; i < n; i++)
-		there += status[i] == node;
-	printf("# move_pages(%s -> node %d): %ld not moved; now %zu of %zu on node %d\n",
-	       b->name, node, ret, there, n, node);
-}
 
-/*
- * Ask for every 4K page of @b (or its one hugepage) to move to @node.
- * Returns move_pages' result: the number of pages not moved, or -1.
- */
-static long migrate_buf(struct buf *b, size_t step, int node)
-{
-	size_t i, n = b->len / step;
-	void **addrs = calloc(n, sizeof(*addrs));
-	int *nodes = calloc(n, sizeof(*nodes));
-	int *status = calloc(n, sizeof(*status));
-	long ret = -1;
+	/* The pages that did not move are counted, not an error */
+	ret = move_pages(m.n, m.addrs, m.to, m.status);
+	ASSERT_LE(0, ret) TH_LOG("move_pages: %s", strerror(errno));
+	ASSERT_EQ(0, move_pages(m.n, m.addrs, NULL, m.status));
+	TH_LOG("move_pages: %ld of %zu pages not moved", ret, m.n);
 
-	if (addrs && nodes && status) {
-		for (i = 0; i < n; i++) {
-			addrs[i] = b->va + i * step;
-			nodes[i] = node;
-		}
-		ret = move_pages(n, addrs, nodes, status);
-		if (ret < 0)
-			printf("# move_pages(%s -> node %d): %s\n", b->name,
-			       node, strerror(errno));
-		else
-			report_nodes(b, node, ret, addrs, status, n);
+	/* The controls moved: to the other node, to new physical pages */
+	for (k = 0, i = SMALL_PAGES + 1; k < ARRAY_SIZE(ctl); k++) {
+		size_t step = k ? SZ_2M : SZ_4K, end = i + ctl[k]->len / step;
+
+		for (; i < end; i++)
+			ASSERT_EQ(m.to[i], m.status[i])
+				TH_LOG("no pressure applied: the unpinned %s stayed on node %d",
+				       k ? "hugepage" : "mlock()-only page",
+				       m.status[i]);
+		ASSERT_EQ(0, self_pagemap_pas(ctl[k]->va, pages(ctl[k]),
+					      ctl[k]->now));
+		moved = count_moved(ctl[k], ctl[k]->map, ctl[k]->now);
+		ASSERT_EQ(pages(ctl[k]), moved)
+			TH_LOG("no pressure applied: %zu of the %zu pages of the unpinned %s changed physical address",
+			       moved, pages(ctl[k]),
+			       k ? "hugepage" : "mlock()-only buffer");
 	}
-	free(addrs);
-	free(nodes);
-	free(status);
-	return ret;
-}
+	for (i = 0; i < self->twin.len; i += SZ_4K)
+		ASSERT_EQ(0x7e, self->twin.va[i]);
 
-static void test_move_pages(void)
-{
-	int nodes[8], nr, from, to, i;
-	long r_small, r_huge, r_locked;
-
-	nr = memory_nodes(nodes, 8);
-	from = page_node(small.va);
-	to = nodes[0];
-	for (i = 0; i < nr; i++)
-		if (nodes[i] != from)
-			to = nodes[i];
-	if (nr == 1)
-		printf("# one NUMA node (%d): move_pages to it migrates nothing; compaction is the real pressure\n",
-		       to);
-	else
-		printf("# %d NUMA nodes: asking move_pages to move every page from node %d to node %d\n",
-		       nr, from, to);
-
-	r_small = migrate_buf(&small, SZ_4K, to);
-	r_huge = migrate_buf(&huge, SZ_2M, to);
-	r_locked = migrate_buf(&locked, SZ_4K, to);
-	tap_ok(r_small >= 0 && r_huge >= 0 && r_locked >= 0,
-	       "move_pages(2) to node %d accepted all three buffers", to);
-}
-
-static unsigned long meminfo_kb(const char *name)
-{
-	char line[128];
-	size_t len = strlen(name);
-	unsigned long val = 0;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, len) && line[len] == ':')
-			val = strtoul(line + len + 1, NULL, 10);
-	fclose(f);
-	return val;
+	/* The pinned pages stayed on their node */
+	for (i = 0; i < SMALL_PAGES + 1; i++)
+		ASSERT_EQ(m.from[i], m.status[i])
+			TH_LOG("pinned page %zu moved from node %d to node %d",
+			       i, m.from[i], m.status[i]);
+	_pinned_unchanged(_metadata, self);
 }
 
 /*
@@ -330,200 +337,72 @@ static unsigned long meminfo_kb(const char *name)
  * free memory is all in whole blocks and it moves nothing. Fill part of
  * the free memory with 4K pages and free those at odd page frames, so
  * that each hole's buddy stays in use and the holes cannot merge. The
- * pages left behind also show whether compaction moved anything at all.
+ * pages left behind are the control: compaction must move some of them.
  * A memfd, because punching holes in it frees pages without madvise()
  * (the VM kernel has no CONFIG_ADVISE_SYSCALLS) and without splitting a
  * VMA per page.
  */
-static bool fragment_memory(struct buf *frag)
+static void _fragment_memory(struct __test_metadata *_metadata,
+			     struct buf *frag)
 {
+	char line[128];
+	unsigned long avail = 0;
+	FILE *f;
 	size_t i;
 	int fd;
 
-	frag->len = meminfo_kb("MemAvailable") / 4 * 1024 / SZ_2M * SZ_2M;
+	f = fopen("/proc/meminfo", "r");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f))
+		sscanf(line, "MemAvailable: %lu kB", &avail);
+	fclose(f);
+	frag->len = avail / 4 * 1024 / SZ_2M * SZ_2M;
+	ASSERT_LT(0UL, frag->len);
 	fd = memfd_create("fragment", 0);
-	if (fd < 0 || ftruncate(fd, frag->len))
-		goto fail;
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, frag->len));
 	frag->va = mmap(NULL, frag->len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			fd, 0);
-	if (frag->va == MAP_FAILED) {
-		frag->va = NULL;
-		goto fail;
-	}
-	frag->map = calloc(pages(frag), sizeof(__u64));
-	frag->map_after = calloc(pages(frag), sizeof(__u64));
-	if (!frag->map || !frag->map_after)
-		goto fail;
+	ASSERT_NE(MAP_FAILED, frag->va);
+	frag->map = calloc(pages(frag), sizeof(uint64_t));
+	frag->now = calloc(pages(frag), sizeof(uint64_t));
+	ASSERT_TRUE(frag->map && frag->now);
 	for (i = 0; i < frag->len; i += SZ_4K)
 		frag->va[i] = 1;
-	read_pagemap(frag, frag->map);
+	ASSERT_EQ(0, self_pagemap_pas(frag->va, pages(frag), frag->map));
 	for (i = 0; i < pages(frag); i++) {
 		if (!(frag->map[i] / SZ_4K % 2))
 			continue;
-		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      i * SZ_4K, SZ_4K))
-			goto fail;
+		ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE |
+				       FALLOC_FL_KEEP_SIZE, i * SZ_4K, SZ_4K));
 		frag->map[i] = 0;
 	}
 	close(fd);
-	return true;
-fail:
-	printf("# fragmenting memory: %s\n", strerror(errno));
-	if (frag->va)
-		munmap(frag->va, frag->len);
-	if (fd >= 0)
-		close(fd);
-	return false;
 }
 
-static void test_compaction(void)
+TEST_F_TIMEOUT(pinning, compaction, 300)
 {
-	struct buf frag = { .name = "fragmentation area" };
-	size_t moved = 0, left = 0, i;
-	bool ok, fragmented;
+	struct buf frag = {};
+	size_t i, left = 0, moved = 0;
 
-	fragmented = fragment_memory(&frag);
-	ok = !write_file("/proc/sys/vm/compact_memory", "1");
-	if (!ok)
-		printf("# compact_memory: %s\n", strerror(errno));
-	if (fragmented) {
-		read_pagemap(&frag, frag.map_after);
-		for (i = 0; i < pages(&frag); i++) {
-			left += !!frag.map[i];
-			moved += frag.map[i] && frag.map[i] != frag.map_after[i];
-		}
-		printf("# compaction moved %zu of the %zu pages left in %zu MiB fragmented into 4K holes\n",
-		       moved, left, frag.len >> 20);
-		munmap(frag.va, frag.len);
+	_fragment_memory(_metadata, &frag);
+	ASSERT_EQ(0, write_file("/proc/sys/vm/compact_memory", "1"))
+		TH_LOG("compact_memory: %s", strerror(errno));
+	ASSERT_EQ(0, self_pagemap_pas(frag.va, pages(&frag), frag.now));
+	for (i = 0; i < pages(&frag); i++) {
+		left += !!frag.map[i];
+		moved += frag.map[i] && frag.map[i] != frag.now[i];
 	}
-	free(frag.map);
-	free(frag.map_after);
-	tap_ok(ok, "compaction: wrote 1 to /proc/sys/vm/compact_memory");
-}
-
-static void test_unchanged(struct buf *b)
-{
-	bool ok = read_get_pa(b, b->pa_after);
-
-	if (ok)
-		ok = !count_moved(b, b->pa, b->pa_after, "GET_PA");
-	tap_ok(ok, "after: GET_PA of every 4K page of the %s is unchanged",
-	       b->name);
-}
-
-/* The process still maps the pinned pages, not copies of them */
-static void test_still_mapped(void)
-{
-	size_t moved;
-
-	read_pagemap(&small, small.map_after);
-	read_pagemap(&huge, huge.map_after);
-	moved = count_moved(&small, small.pa, small.map_after,
-			    "GET_PA vs pagemap") +
-		count_moved(&huge, huge.pa, huge.map_after,
-			    "GET_PA vs pagemap");
-	tap_ok(!moved, "after: /proc/self/pagemap of both pinned buffers still equals GET_PA");
-}
-
-/*
- * Chunk @n goes from its source at the start of the hugepage through the
- * device to @dst (offset @dst_off of @b). The destination is cleared first
- * and each chunk has its own pattern, so a match means this DMA wrote it.
- */
-static bool dma_lands(struct buf *b, size_t dst_off, unsigned int n)
-{
-	uint8_t *src = huge.va + n * CHUNK, *dst = b->va + dst_off;
-	/* The addresses GET_PA gave before the pressure */
-	__u64 src_pa = huge.pa[n * CHUNK / SZ_4K] + n * CHUNK % SZ_4K;
-	__u64 dst_pa = b->pa[dst_off / SZ_4K] + dst_off % SZ_4K;
-	size_t i, bad = 0;
-
-	for (i = 0; i < CHUNK; i++)
-		src[i] = pattern(i, n + 1);
-	memset(dst, 0, CHUNK);
-	if (edu_to_device(&nd, src_pa, CHUNK) || edu_to_ram(&nd, dst_pa, CHUNK)) {
-		printf("# %s\n", nd.err);
-		return false;
-	}
-	for (i = 0; i < CHUNK; i++)
-		bad += dst[i] != pattern(i, n + 1);
-	if (bad)
-		printf("# %s+%#zx (PA %#llx): %zu of %d bytes did not arrive\n",
-		       b->name, dst_off, (unsigned long long)dst_pa, bad, CHUNK);
-	return !bad;
-}
-
-static void test_dma_small(void)
-{
-	unsigned int n, ok = 0;
-
-	for (n = 0; n < SMALL_CHUNKS; n++)
-		ok += dma_lands(&small, n * CHUNK, n);
-	tap_ok(ok == SMALL_CHUNKS,
-	       "after: edu DMA to the GET_PA addresses lands in every 4K page of the %s (%u of %lu chunks)",
-	       small.name, ok, SMALL_CHUNKS);
-}
-
-static void test_dma_huge(void)
-{
-	unsigned int n, ok = 0;
-
-	for (n = 0; n < HUGE_CHUNKS; n++)
-		ok += dma_lands(&huge, HUGE_DST_OFF + n * HUGE_STRIDE,
-				SMALL_CHUNKS + n);
-	tap_ok(ok == HUGE_CHUNKS,
-	       "after: edu DMA to the GET_PA addresses lands across the %s (%u of %u chunks)",
-	       huge.name, ok, HUGE_CHUNKS);
-}
-
-/* Report what mlock() alone gave; assert only what it guarantees. */
-static void test_mlock_only(void)
-{
-	size_t i, absent = 0, moved, pinned_moved, bad = 0;
-
-	pinned_moved = count_moved(&small, small.map, small.map_after, "pagemap") +
-		       count_moved(&huge, huge.map, huge.map_after, "pagemap");
-	read_pagemap(&locked, locked.map_after);
-	for (i = 0; i < pages(&locked); i++)
-		absent += !locked.map_after[i];
-	moved = count_moved(&locked, locked.map, locked.map_after, "pagemap");
-	for (i = 0; i < locked.len; i++)
-		bad += locked.va[i] != pattern(i, 0);
-	printf("# %s: %zu of %d pages changed physical address under the same pressure (pinned buffers: %zu of %zu)\n",
-	       locked.name, moved, MLOCK_PAGES, pinned_moved,
-	       pages(&small) + pages(&huge));
-	if (moved)
-		printf("# a driver that read pagemap before would now DMA into memory it no longer owns\n");
-	tap_ok(!absent && !bad,
-	       "%s: every page still present with its contents (its address may change: %zu of %d did)",
-	       locked.name, moved, MLOCK_PAGES);
+	TH_LOG("compaction moved %zu of the %zu pages left in %zu MiB fragmented into 4K holes",
+	       moved, left, frag.len >> 20);
+	ASSERT_LT(0U, moved)
+		TH_LOG("no pressure applied: compaction moved none of the %zu unpinned pages between the holes",
+		       left);
+	munmap(frag.va, frag.len);
+	_pinned_unchanged(_metadata, self);
 }
 
 int main(int argc, char *argv[])
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s BDF\n", argv[0]);
-		return 2;
-	}
-	tap_plan(NR_TESTS);
-	/* madvise(MADV_NOHUGEPAGE) may not exist: no THP anywhere instead */
-	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
-		printf("# PR_SET_THP_DISABLE: %s\n", strerror(errno));
-	if (!setup(argv[1])) {
-		tap_diag("%s", nd.err);
-		tap_ok(false, "setup: cdev bound, IOAS attached, buffers mapped");
-		tap_bail("no setup, nothing else can be tested");
-	}
-	tap_ok(true, "setup: cdev bound, IOAS attached, 4K pages and a 2M hugepage mapped");
-	test_get_pa_matches_pagemap();
-	test_move_pages();
-	test_compaction();
-	test_unchanged(&small);
-	test_unchanged(&huge);
-	test_still_mapped();
-	test_dma_small();
-	test_dma_huge();
-	test_mlock_only();
-	noiommu_close(&nd);
-	return tap_finish();
+	return noiommu_main(argc, argv);
 }
