@@ -3,9 +3,10 @@
  * Unprivileged users and the no-IOMMU cdev.
  *
  * The guest has no udev, so the device nodes are what devtmpfs makes of
- * them: report their mode and ownership and check that neither the
- * no-IOMMU cdev nor /dev/iommu is accessible to others. Then, in forked
- * children that change identity:
+ * them: neither the no-IOMMU cdev nor /dev/iommu may be accessible to
+ * others. Then, while root holds the device (the fixture: bound, attached,
+ * a buffer mapped and resolved by GET_PA), a child of each identity tries
+ * to get at it:
  *
  *   nobody, no capabilities: cannot open the cdev, neither through the
  *     real node (file mode) nor through a 0666 copy of it (the driver's
@@ -15,42 +16,33 @@
  *     capability checks alone (root passes the file mode);
  *   nobody with CAP_SYS_RAWIO only (PR_SET_KEEPCAPS + capset): the real
  *     nodes stay closed (CAP_SYS_RAWIO does not override file modes), but
- *     through 0666 copies the whole flow works: open, bind, attach, map
- *     and a GET_PA that matches pagemap; after it drops CAP_SYS_RAWIO its
- *     GET_PA is refused again (the check is made on every call).
+ *     GET_PA on root's iommufd answers; and, the device free, through
+ *     0666 copies the whole flow works: open, bind, attach, map and a
+ *     GET_PA that matches pagemap; after it drops CAP_SYS_RAWIO its GET_PA
+ *     is refused again (the check is made on every call).
  *
- * What the kernel guarantees is asserted; what merely happens (what else an
- * inherited fd allows, what pagemap shows to nobody) is reported as
- * diagnostics. At the end root must still be able to use the device.
+ * Each refusal is checked beside a request that succeeds (root's GET_PA
+ * on the same iommufd, the same open with the capability), so that none
+ * passes for want of a working device. The children record what they
+ * got; the test asserts it.
  *
- * usage: noiommu_unpriv BDF     (prints TAP; needs root)
+ * usage: noiommu_unpriv [harness options] BDF     (as root)
+ *        NOIOMMU_BDF=BDF noiommu_unpriv [harness options]
  */
 #define _GNU_SOURCE
 #include <grp.h>
-#include <sched.h>
+#include <limits.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
-#include "../../examples/noiommu.h"
-#include "raw_ioctl.h"
-#include "tap.h"
+#include "noiommu_utils.h"
 
-#define NR_TESTS	17
 #define NOBODY		65534
 #define BUF_LEN		(4 * SZ_4K)
 #define ROOT_IOVA	(1ULL << 32)
 #define USER_IOVA	(2ULL << 32)
-
-/* What a child reports to the parent through a pipe */
-struct record {
-	int kind;		/* REC_* */
-	char text[480];
-};
-
-enum { REC_DIAG, REC_OK, REC_NOT_OK };
 
 enum who {
 	NOBODY_NO_CAPS,		/* uid/gid 65534, no capabilities */
@@ -58,40 +50,82 @@ enum who {
 	ROOT_NO_RAWIO,		/* uid 0, every capability but CAP_SYS_RAWIO */
 };
 
-static const char * const who_name[] = {
-	[NOBODY_NO_CAPS] = "nobody without capabilities",
-	[NOBODY_RAWIO] = "nobody with CAP_SYS_RAWIO only",
-	[ROOT_NO_RAWIO] = "root without CAP_SYS_RAWIO",
+/* What a child got, in memory shared with the test */
+struct got {
+	int become;		/* errno of changing identity, -1: wrong */
+	int open_cdev;		/* errnos */
+	int open_copy;
+	int open_iommu;
+	int get_pa;
+	int get_pa_bad;
+	__u64 phys;
+	__u64 len;
+	const char *step;	/* nobody_rawio_own_device: the step failing */
+	int step_err;
+	uint64_t pagemap;	/* by a pagemap fd opened as root */
+	int get_pa_dropped;	/* errno of GET_PA after dropping the cap */
 };
 
-static struct noiommu_dev nd;		/* root's session */
-static char bdf[64];
-static char tmpdir[64], cdev_copy[96], iommu_copy[96];
-static char *root_buf;
-static uint64_t root_buf_pa;		/* pagemap's PA of root_buf, as root */
-static int report_fd = -1;		/* child: write end of the pipe */
-static int root_pagemap = -1;		/* child: opened before the switch */
+FIXTURE(unpriv) {
+	struct noiommu_dev nd;		/* root's session */
+	char *root_buf;
+	uint64_t root_buf_pa;		/* pagemap's PA of root_buf */
+	char tmpdir[64];
+	char cdev_copy[96];		/* 0666 copies of the nodes */
+	char iommu_copy[96];
+	struct got *got;
+};
 
-/* In a child: send a result or a diagnostic to the parent */
-__attribute__((format(printf, 2, 3)))
-static void report(int kind, const char *fmt, ...)
+/* 0666 copies of the cdev and /dev/iommu, in a directory others can enter */
+static void _make_copies(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(unpriv) *self)
 {
-	struct record rec = { .kind = kind };
-	va_list ap;
+	struct stat st;
 
-	va_start(ap, fmt);
-	vsnprintf(rec.text, sizeof(rec.text), fmt, ap);
-	va_end(ap);
-	if (write(report_fd, &rec, sizeof(rec)) != sizeof(rec))
-		_exit(125);
+	snprintf(self->tmpdir, sizeof(self->tmpdir),
+		 "/tmp/noiommu_unpriv.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->tmpdir));
+	ASSERT_EQ(0, chmod(self->tmpdir, 0711));
+	snprintf(self->cdev_copy, sizeof(self->cdev_copy), "%s/cdev",
+		 self->tmpdir);
+	snprintf(self->iommu_copy, sizeof(self->iommu_copy), "%s/iommu",
+		 self->tmpdir);
+	ASSERT_EQ(0, stat(self->nd.cdev, &st));
+	ASSERT_EQ(0, mknod(self->cdev_copy, S_IFCHR | 0666, st.st_rdev));
+	ASSERT_EQ(0, chmod(self->cdev_copy, 0666));
+	ASSERT_EQ(0, stat("/dev/iommu", &st));
+	ASSERT_EQ(0, mknod(self->iommu_copy, S_IFCHR | 0666, st.st_rdev));
+	ASSERT_EQ(0, chmod(self->iommu_copy, 0666));
 }
 
-#define child_diag(...)		report(REC_DIAG, __VA_ARGS__)
-#define child_ok(ok, ...)	report((ok) ? REC_OK : REC_NOT_OK, __VA_ARGS__)
-
-static int get_pa_err(int iommufd, struct iommu_ioas_noiommu_get_pa *cmd)
+FIXTURE_SETUP(unpriv)
 {
-	return ioctl(iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, cmd) ? errno : 0;
+	int pm;
+
+	ASSERT_EQ(0U, geteuid()) TH_LOG("run as root: the test changes identities itself");
+	self->got = mmap(NULL, sizeof(*self->got), PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->got);
+	edu_open(&self->nd);
+	self->root_buf = buf_alloc(BUF_LEN, 0x11);
+	test_ioas_map(self->nd.ioas_id, self->root_buf, BUF_LEN, ROOT_IOVA);
+	pm = open("/proc/self/pagemap", O_RDONLY);
+	ASSERT_LE(0, pm);
+	self->root_buf_pa = pagemap_pa(pm, self->root_buf);
+	close(pm);
+	ASSERT_NE(0ULL, self->root_buf_pa);
+	_make_copies(_metadata, self);
+}
+
+FIXTURE_TEARDOWN(unpriv)
+{
+	noiommu_close(&self->nd);
+	if (self->cdev_copy[0])
+		unlink(self->cdev_copy);
+	if (self->iommu_copy[0])
+		unlink(self->iommu_copy);
+	if (self->tmpdir[0])
+		rmdir(self->tmpdir);
 }
 
 /* Become @who in this (single-threaded) child; 0 or an errno */
@@ -100,7 +134,7 @@ static int become(enum who who)
 	uint64_t rawio = 1ULL << CAP_SYS_RAWIO;
 
 	if (who == ROOT_NO_RAWIO)
-		return caps_drop(CAP_SYS_RAWIO) ? errno : 0;
+		return errno_of(caps_drop(CAP_SYS_RAWIO));
 	if (who == NOBODY_RAWIO && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0))
 		return errno;
 	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
@@ -115,456 +149,259 @@ static int become(enum who who)
 static bool identity_is(enum who who)
 {
 	uint64_t want = who == NOBODY_RAWIO ? 1ULL << CAP_SYS_RAWIO : 0;
-	uid_t uid = who == ROOT_NO_RAWIO ? 0 : NOBODY;
 
 	if (who == ROOT_NO_RAWIO)
 		return getuid() == 0 && geteuid() == 0 &&
 		       !(caps_effective() & (1ULL << CAP_SYS_RAWIO)) &&
 		       (caps_effective() & (1ULL << CAP_SYS_ADMIN));
-	return getuid() == uid && geteuid() == uid && getgid() == NOBODY &&
-	       caps_effective() == want;
+	return getuid() == NOBODY && geteuid() == NOBODY &&
+	       getgid() == NOBODY && caps_effective() == want;
 }
 
+typedef void (*try_fn)(FIXTURE_DATA(unpriv) *self, struct got *got,
+		       int root_pagemap);
+
 /*
- * Run @fn as @who in a child that reports @nr results; relay its records
- * as TAP. A child that dies early fails the results it did not report.
+ * Run @fn as @who in a child, which records in self->got what it got;
+ * assert that it became @who and ran to its end.
  */
-static void run_as(enum who who, void (*fn)(enum who), int nr)
+static void _run_as(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(unpriv) *self, enum who who, try_fn fn)
 {
-	struct record rec;
-	int pfd[2], got = 0, status = 0;
+	int status = -1;
 	pid_t pid;
 
-	if (pipe(pfd))
-		tap_bail("pipe: %s", strerror(errno));
+	memset(self->got, 0, sizeof(*self->got));
+	self->got->become = -2;
 	fflush(stdout);
+	fflush(stderr);
 	pid = fork();
-	if (pid < 0)
-		tap_bail("fork: %s", strerror(errno));
+	ASSERT_LE(0, pid);
 	if (!pid) {
-		int err;
-
-		close(pfd[0]);
-		report_fd = pfd[1];
 		/* Opened as root, it keeps showing PFNs after the switch */
-		root_pagemap = open("/proc/self/pagemap", O_RDONLY);
-		err = become(who);
-		if (err || !identity_is(who)) {
-			child_diag("could not become %s: %s", who_name[who],
-				   err ? strerror(err) : "wrong uid or caps");
-			_exit(1);
-		}
-		child_diag("as %s: uid %d euid %d gid %d, effective caps %#llx",
-			   who_name[who], getuid(), geteuid(), getgid(),
-			   (unsigned long long)caps_effective());
-		fn(who);
+		int pm = open("/proc/self/pagemap", O_RDONLY);
+
+		self->got->become = become(who);
+		if (!self->got->become && !identity_is(who))
+			self->got->become = -1;
+		if (!self->got->become)
+			fn(self, self->got, pm);
 		_exit(0);
 	}
-	close(pfd[1]);
-	while (read(pfd[0], &rec, sizeof(rec)) == sizeof(rec)) {
-		rec.text[sizeof(rec.text) - 1] = 0;
-		if (rec.kind == REC_DIAG) {
-			tap_diag("%s", rec.text);
-			continue;
-		}
-		tap_ok(rec.kind == REC_OK, "%s: %s", who_name[who], rec.text);
-		got++;
-	}
-	close(pfd[0]);
-	waitpid(pid, &status, 0);
-	for (; got < nr; got++)
-		tap_ok(false, "%s: child ended (status %#x) before reporting this result",
-		       who_name[who], status);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+		TH_LOG("the child ended with status %#x", status);
+	ASSERT_EQ(0, self->got->become)
+		TH_LOG("could not change identity: %s",
+		       self->got->become > 0 ? strerror(self->got->become) :
+		       "wrong uid or capabilities");
 }
+#define run_as(who, fn) _run_as(_metadata, self, who, fn)
 
-/* ---- what each identity tries ---- */
+/* Root's own GET_PA on its iommufd answers: the refusals are not for want of it */
+#define ASSERT_ROOT_GET_PA()						\
+	do {								\
+		__u64 __len = SZ_4K, __pa = 0;				\
+									\
+		ASSERT_EQ(0, _test_ioctl_get_pa(self->nd.iommufd,	\
+						self->nd.ioas_id,	\
+						ROOT_IOVA, &__len, &__pa)); \
+		ASSERT_EQ(self->root_buf_pa, __pa);			\
+	} while (0)
 
-/* Refusals that hold for every identity without CAP_SYS_RAWIO */
-static void try_without_rawio(enum who who)
+/* GET_PA on root's iommufd, a valid request and one with bad fields */
+static void try_get_pa(FIXTURE_DATA(unpriv) *self, struct got *got)
 {
-	struct iommu_ioas_noiommu_get_pa cmd = pa_req(nd.ioas_id, ROOT_IOVA,
-						      BUF_LEN);
-	struct vfio_device_info info = { .argsz = sizeof(info) };
-	int err, err2;
+	struct iommu_ioas_noiommu_get_pa cmd = pa_req(self->nd.ioas_id,
+						      ROOT_IOVA, SZ_4K);
 
-	if (who == NOBODY_NO_CAPS) {
-		err = open_err(nd.cdev);
-		child_ok(err == EACCES, "open %s (real node): %s, expected EACCES",
-			 nd.cdev, errno_name(err));
-		err = open_err(cdev_copy);
-		child_ok(err == EPERM, "open a 0666 copy of the cdev node: %s, expected EPERM (the driver's CAP_SYS_RAWIO check)",
-			 errno_name(err));
-		err = open_err("/dev/iommu");
-		child_ok(err == EACCES, "open /dev/iommu: %s, expected EACCES",
-			 errno_name(err));
-	} else {
-		err = open_err(nd.cdev);
-		child_ok(err == EPERM, "open %s (real node, file mode allows root): %s, expected EPERM",
-			 nd.cdev, errno_name(err));
-	}
-
-	/* An iommufd handed over by root does not carry root's capability */
-	err = get_pa_err(nd.iommufd, &cmd);
-	cmd = pa_req(nd.ioas_id, ROOT_IOVA, 0);
+	got->get_pa = errno_of(_test_ioctl_get_pa_raw(self->nd.iommufd, &cmd));
+	got->phys = cmd.out_phys;
+	got->len = cmd.length;
+	cmd = pa_req(self->nd.ioas_id, ROOT_IOVA, 0);
 	cmd.flags = 1;
-	err2 = get_pa_err(nd.iommufd, &cmd);
-	child_ok(err == EPERM && err2 == EPERM,
-		 "GET_PA on root's iommufd: %s, with bad flags and length 0: %s; expected EPERM for both",
-		 errno_name(err), errno_name(err2));
-
-	/* Not guaranteed either way: what else the inherited fds allow */
-	err = ioctl(nd.device_fd, VFIO_DEVICE_GET_INFO, &info) ? errno : 0;
-	child_diag("  (inherited device fd: VFIO_DEVICE_GET_INFO %s; fds keep the rights of whoever opened them)",
-		   errno_name(err));
+	got->get_pa_bad = errno_of(_test_ioctl_get_pa_raw(self->nd.iommufd,
+							  &cmd));
 }
 
-/* nobody with CAP_SYS_RAWIO, while root holds the device */
-static void try_rawio_while_root_holds(enum who who)
+static void try_without_rawio(FIXTURE_DATA(unpriv) *self, struct got *got,
+			      int root_pagemap)
 {
-	struct iommu_ioas_noiommu_get_pa cmd = pa_req(nd.ioas_id, ROOT_IOVA,
-						      SZ_4K);
-	int err;
-
-	(void)who;
-	err = open_err(nd.cdev);
-	child_ok(err == EACCES, "open %s (real node): %s, expected EACCES (CAP_SYS_RAWIO does not override the file mode)",
-		 nd.cdev, errno_name(err));
-	err = open_err("/dev/iommu");
-	child_ok(err == EACCES, "open /dev/iommu: %s, expected EACCES",
-		 errno_name(err));
-	err = get_pa_err(nd.iommufd, &cmd);
-	child_ok(!err && cmd.out_phys == root_buf_pa && cmd.length == SZ_4K,
-		 "GET_PA on root's iommufd: %s, phys %#llx length %#llx; expected 0, root's pagemap phys %#llx, length 0x1000",
-		 errno_name(err), (unsigned long long)cmd.out_phys,
-		 (unsigned long long)cmd.length,
-		 (unsigned long long)root_buf_pa);
+	(void)root_pagemap;
+	got->open_cdev = open_err(self->nd.cdev);
+	got->open_copy = open_err(self->cdev_copy);
+	got->open_iommu = open_err("/dev/iommu");
+	try_get_pa(self, got);
 }
 
-/*
- * nobody with CAP_SYS_RAWIO, the device free: the whole flow through 0666
- * copies of the nodes, then GET_PA again without the capability.
- */
-static void try_rawio_own_device(enum who who)
-{
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-	struct vfio_device_attach_iommufd_pt attach = {
-		.argsz = sizeof(attach),
-	};
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	struct vfio_device_info info = { .argsz = sizeof(info) };
-	struct iommu_ioas_noiommu_get_pa cmd;
-	int device_fd, iommufd, pm_user, err;
-	struct iommu_ioas_map map;
-	struct rlimit rl;
-	const char *step;
-	uint64_t pa = 0, pa_user = 0;
-	char *buf;
-
-	(void)who;
-	device_fd = open(cdev_copy, O_RDWR);
-	err = device_fd < 0 ? errno : 0;
-	child_ok(!err, "open a 0666 copy of the cdev node: %s, expected success",
-		 errno_name(err));
-
-	buf = mmap(NULL, BUF_LEN, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED) {
-		child_ok(false, "mmap: %s", strerror(errno));
-		child_ok(false, "no buffer, nothing to check");
-		return;
-	}
-	madvise(buf, BUF_LEN, MADV_NOHUGEPAGE);
-	memset(buf, 0x77, BUF_LEN);
-	getrlimit(RLIMIT_MEMLOCK, &rl);
-
-	step = "open the 0666 copy of the cdev";
-	if (device_fd < 0)
-		goto fail;
-	step = "open the 0666 copy of /dev/iommu";
-	iommufd = open(iommu_copy, O_RDWR);
-	if (iommufd < 0)
-		goto fail;
-	step = "VFIO_DEVICE_BIND_IOMMUFD";
-	bind.iommufd = iommufd;
-	if (ioctl(device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
-		goto fail;
-	step = "IOMMU_IOAS_ALLOC";
-	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &alloc))
-		goto fail;
-	step = "VFIO_DEVICE_ATTACH_IOMMUFD_PT";
-	attach.pt_id = alloc.out_ioas_id;
-	if (ioctl(device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
-		goto fail;
-	step = "IOMMU_IOAS_MAP";
-	map = (struct iommu_ioas_map){
-		.size = sizeof(map),
-		.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE |
-			 IOMMU_IOAS_MAP_FIXED_IOVA,
-		.ioas_id = alloc.out_ioas_id,
-		.user_va = (uintptr_t)buf,
-		.length = BUF_LEN,
-		.iova = USER_IOVA,
-	};
-	if (ioctl(iommufd, IOMMU_IOAS_MAP, &map))
-		goto fail;
-	step = "IOMMU_IOAS_NOIOMMU_GET_PA";
-	cmd = pa_req(alloc.out_ioas_id, USER_IOVA + 0x10, 0x20);
-	if (ioctl(iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &cmd))
-		goto fail;
-	if (root_pagemap >= 0)
-		pa = pagemap_pa(root_pagemap, buf + 0x10);
-	child_ok(pa && cmd.out_phys == pa && cmd.length == 0x20,
-		 "open /dev/iommu copy, bind, IOAS alloc, attach, map %lu bytes (RLIMIT_MEMLOCK %llu), GET_PA: phys %#llx length %#llx, pagemap (fd opened as root) %#llx",
-		 BUF_LEN, (unsigned long long)rl.rlim_cur,
-		 (unsigned long long)cmd.out_phys,
-		 (unsigned long long)cmd.length, (unsigned long long)pa);
-
-	/* Not guaranteed: what nobody's own pagemap shows */
-	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-	pm_user = open("/proc/self/pagemap", O_RDONLY);
-	if (pm_user >= 0) {
-		pa_user = pagemap_pa(pm_user, buf + 0x10);
-		close(pm_user);
-		child_diag("  (nobody's own /proc/self/pagemap gives phys %#llx: PFNs need CAP_SYS_ADMIN there, GET_PA needs only CAP_SYS_RAWIO)",
-			   (unsigned long long)pa_user);
-	} else {
-		child_diag("  (nobody cannot open its own /proc/self/pagemap: %s)",
-			   strerror(errno));
-	}
-
-	/* The capability is checked on every call, not only at open */
-	caps_set(0, 0);
-	cmd = pa_req(alloc.out_ioas_id, USER_IOVA, 1);
-	err = get_pa_err(iommufd, &cmd);
-	child_ok(err == EPERM, "after dropping CAP_SYS_RAWIO, GET_PA on its own iommufd: %s, expected EPERM",
-		 errno_name(err));
-	err = ioctl(device_fd, VFIO_DEVICE_GET_INFO, &info) ? errno : 0;
-	child_diag("  (after dropping CAP_SYS_RAWIO, its open device fd: VFIO_DEVICE_GET_INFO %s)",
-		   errno_name(err));
-	close(device_fd);
-	close(iommufd);
-	return;
-
-fail:
-	child_ok(false, "with CAP_SYS_RAWIO through 0666 nodes: %s failed: %s (RLIMIT_MEMLOCK %llu)",
-		 step, strerror(errno), (unsigned long long)rl.rlim_cur);
-	child_ok(false, "GET_PA after dropping CAP_SYS_RAWIO: not reached");
-}
-
-/* ---- nodes ---- */
-
-static void mode_string(mode_t mode, char *s)
-{
-	const char *rwx = "rwxrwxrwx";
-	int i;
-
-	s[0] = S_ISCHR(mode) ? 'c' : S_ISDIR(mode) ? 'd' : '-';
-	for (i = 0; i < 9; i++)
-		s[i + 1] = mode & (0400 >> i) ? rwx[i] : '-';
-	s[10] = 0;
-}
-
-static bool describe(const char *path, struct stat *st)
-{
-	char mode[11];
-
-	if (stat(path, st)) {
-		tap_diag("%s: %s", path, strerror(errno));
-		return false;
-	}
-	mode_string(st->st_mode, mode);
-	if (S_ISCHR(st->st_mode))
-		tap_diag("%s  %u %u  %u:%u  %s", mode, st->st_uid, st->st_gid,
-			 major(st->st_rdev), minor(st->st_rdev), path);
-	else
-		tap_diag("%s  %u %u  %s", mode, st->st_uid, st->st_gid, path);
-	return true;
-}
-
-static bool private_node(const struct stat *st)
-{
-	return S_ISCHR(st->st_mode) && st->st_uid == 0 && st->st_gid == 0 &&
-	       !(st->st_mode & 0007);
-}
-
-static void check_nodes(void)
-{
-	char path[PATH_MAX], dev[32], group[PATH_MAX], want[32];
-	struct stat cdev, iommu, other;
-	ssize_t n;
-	bool ok;
-
-	/* The sysfs dev attribute says which node is the cdev */
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev/%s/dev",
-		 bdf, strrchr(nd.cdev, '/') + 1);
-	read_line(path, dev, sizeof(dev));
-
-	ok = describe(nd.cdev, &cdev) && private_node(&cdev);
-	snprintf(want, sizeof(want), "%u:%u", major(cdev.st_rdev),
-		 minor(cdev.st_rdev));
-	if (strcmp(want, dev)) {
-		tap_diag("sysfs says %s for the cdev, the node is %s", dev,
-			 want);
-		ok = false;
-	}
-	tap_ok(ok, "%s (devtmpfs, no udev) is a char device owned by root:root, not accessible to others (mode %04o)",
-	       nd.cdev, cdev.st_mode & 07777);
-
-	ok = describe("/dev/iommu", &iommu) && private_node(&iommu);
-	tap_ok(ok, "/dev/iommu is a char device owned by root:root, not accessible to others (mode %04o)",
-	       iommu.st_mode & 07777);
-
-	/* Reported only */
-	describe("/dev/vfio/devices", &other);
-	describe("/dev/vfio/vfio", &other);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group",
-		 bdf);
-	n = readlink(path, group, sizeof(group) - 1);
-	if (n > 0) {
-		group[n] = 0;
-		snprintf(path, sizeof(path), "/dev/vfio/noiommu-%s",
-			 strrchr(group, '/') + 1);
-		describe(path, &other);
-	}
-}
-
-/* 0666 copies of the cdev and /dev/iommu, in a directory others can enter */
-static void make_copies(void)
+static void check_node(struct __test_metadata *_metadata, const char *path)
 {
 	struct stat st;
 
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/noiommu_unpriv.XXXXXX");
-	if (!mkdtemp(tmpdir) || chmod(tmpdir, 0711))
-		tap_bail("mkdtemp: %s", strerror(errno));
-	snprintf(cdev_copy, sizeof(cdev_copy), "%s/cdev", tmpdir);
-	snprintf(iommu_copy, sizeof(iommu_copy), "%s/iommu", tmpdir);
-	if (stat(nd.cdev, &st) ||
-	    mknod(cdev_copy, S_IFCHR | 0666, st.st_rdev) ||
-	    chmod(cdev_copy, 0666) || stat("/dev/iommu", &st) ||
-	    mknod(iommu_copy, S_IFCHR | 0666, st.st_rdev) ||
-	    chmod(iommu_copy, 0666))
-		tap_bail("mknod in %s: %s", tmpdir, strerror(errno));
-	tap_diag("0666 copies of the nodes for the driver-check cases: %s, %s",
-		 cdev_copy, iommu_copy);
+	ASSERT_EQ(0, stat(path, &st)) TH_LOG("%s: %s", path, strerror(errno));
+	TH_LOG("%s: mode %04o, %u:%u", path, st.st_mode & 07777, st.st_uid,
+	       st.st_gid);
+	ASSERT_TRUE(S_ISCHR(st.st_mode));
+	ASSERT_EQ(0U, st.st_uid);
+	ASSERT_EQ(0U, st.st_gid);
+	ASSERT_EQ(0U, st.st_mode & 0007);
 }
 
-static void remove_copies(void)
+/* The cdev (devtmpfs, no udev): the node sysfs names, root's only */
+TEST(cdev_node_private)
 {
-	unlink(cdev_copy);
-	unlink(iommu_copy);
-	rmdir(tmpdir);
+	char path[PATH_MAX], dev[32], want[32];
+	struct noiommu_dev nd;
+	struct stat st;
+
+	ASSERT_TRUE(find_noiommu_cdev(&nd, noiommu_bdf)) TH_LOG("%s", nd.err);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev/%s/dev",
+		 nd.bdf, strrchr(nd.cdev, '/') + 1);
+	read_line(path, dev, sizeof(dev));
+	ASSERT_EQ(0, stat(nd.cdev, &st));
+	snprintf(want, sizeof(want), "%u:%u", major(st.st_rdev),
+		 minor(st.st_rdev));
+	ASSERT_STREQ(dev, want);
+	check_node(_metadata, nd.cdev);
 }
 
-/* Root's session: the device bound and attached, a buffer mapped */
-static bool root_session(void)
+TEST(iommu_node_private)
 {
-	__u64 iova = ROOT_IOVA, len = SZ_4K, pa = 0;
-	int pm;
+	check_node(_metadata, "/dev/iommu");
+}
 
-	if (noiommu_open(&nd, bdf))
-		goto fail;
-	root_buf = mmap(NULL, BUF_LEN, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (root_buf == MAP_FAILED) {
-		nd_fail(&nd, "mmap: %s", strerror(errno));
-		goto fail;
-	}
-	madvise(root_buf, BUF_LEN, MADV_NOHUGEPAGE);
-	memset(root_buf, 0x11, BUF_LEN);
-	if (noiommu_map(&nd, root_buf, BUF_LEN, &iova, true) ||
-	    noiommu_get_pa(&nd, ROOT_IOVA, &len, &pa))
-		goto fail;
-	pm = open("/proc/self/pagemap", O_RDONLY);
-	root_buf_pa = pm < 0 ? 0 : pagemap_pa(pm, root_buf);
-	if (pm >= 0)
-		close(pm);
-	if (!root_buf_pa || pa != root_buf_pa || len != SZ_4K) {
-		nd_fail(&nd, "GET_PA %#llx length %#llx, pagemap %#llx",
-			(unsigned long long)pa, (unsigned long long)len,
-			(unsigned long long)root_buf_pa);
-		goto fail;
-	}
-	return true;
-fail:
-	tap_diag("root session: %s", nd.err);
+/* Root's session of the fixture works: the refusals below are real */
+TEST_F(unpriv, root_session)
+{
+	test_get_pa_is_pagemap(self->nd.ioas_id, ROOT_IOVA, self->root_buf,
+			       BUF_LEN);
+}
+
+TEST_F(unpriv, nobody_without_caps)
+{
+	run_as(NOBODY_NO_CAPS, try_without_rawio);
+	ASSERT_STREQ("EACCES", errno_name(self->got->open_cdev));
+	/* The copy passes the file mode: the driver's check refuses */
+	ASSERT_STREQ("EPERM", errno_name(self->got->open_copy));
+	ASSERT_STREQ("EACCES", errno_name(self->got->open_iommu));
+	/* An iommufd handed over by root does not carry root's capability */
+	ASSERT_STREQ("EPERM", errno_name(self->got->get_pa));
+	ASSERT_STREQ("EPERM", errno_name(self->got->get_pa_bad));
+	ASSERT_ROOT_GET_PA();
+}
+
+TEST_F(unpriv, root_without_rawio)
+{
+	run_as(ROOT_NO_RAWIO, try_without_rawio);
+	/* Root passes the file mode: the capability check refuses */
+	ASSERT_STREQ("EPERM", errno_name(self->got->open_cdev));
+	ASSERT_STREQ("EPERM", errno_name(self->got->get_pa));
+	ASSERT_STREQ("EPERM", errno_name(self->got->get_pa_bad));
+	ASSERT_ROOT_GET_PA();
+}
+
+static void try_rawio_while_root_holds(FIXTURE_DATA(unpriv) *self,
+				       struct got *got, int root_pagemap)
+{
+	(void)root_pagemap;
+	got->open_cdev = open_err(self->nd.cdev);
+	got->open_iommu = open_err("/dev/iommu");
+	try_get_pa(self, got);
+}
+
+TEST_F(unpriv, nobody_rawio_while_root_holds)
+{
+	run_as(NOBODY_RAWIO, try_rawio_while_root_holds);
+	/* CAP_SYS_RAWIO does not override the file mode */
+	ASSERT_STREQ("EACCES", errno_name(self->got->open_cdev));
+	ASSERT_STREQ("EACCES", errno_name(self->got->open_iommu));
+	/* ... but is what GET_PA asks for */
+	ASSERT_STREQ("0", errno_name(self->got->get_pa));
+	ASSERT_EQ(self->root_buf_pa, self->got->phys);
+	ASSERT_EQ((__u64)SZ_4K, self->got->len);
+}
+
+/* Step @name returned @ret: false, noting the step and errno, if it failed */
+static bool step(struct got *got, const char *name, int ret)
+{
+	got->step = name;
+	if (ret >= 0)
+		return true;
+	got->step_err = errno;
 	return false;
 }
 
-static void root_session_end(void)
+/* The whole flow through the 0666 copies, then without the capability */
+static void try_rawio_own_device(FIXTURE_DATA(unpriv) *self,
+				 struct got *got, int root_pagemap)
 {
-	noiommu_close(&nd);
-	if (root_buf && root_buf != MAP_FAILED)
-		munmap(root_buf, BUF_LEN);
-	root_buf = NULL;
+	struct iommu_ioas_noiommu_get_pa cmd;
+	int device_fd, iommufd;
+	__u32 ioas_id = 0;
+	char *buf;
+
+	buf = mmap(NULL, BUF_LEN, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!step(got, "mmap", buf == MAP_FAILED ? -1 : 0))
+		return;
+	memset(buf, 0x77, BUF_LEN);
+	device_fd = open(self->cdev_copy, O_RDWR);
+	if (!step(got, "open the 0666 copy of the cdev", device_fd))
+		return;
+	iommufd = open(self->iommu_copy, O_RDWR);
+	if (!step(got, "open the 0666 copy of /dev/iommu", iommufd) ||
+	    !step(got, "VFIO_DEVICE_BIND_IOMMUFD",
+		  _test_cmd_bind(device_fd, iommufd, NULL)) ||
+	    !step(got, "IOMMU_IOAS_ALLOC",
+		  _test_ioctl_ioas_alloc(iommufd, &ioas_id)) ||
+	    !step(got, "VFIO_DEVICE_ATTACH_IOMMUFD_PT",
+		  _test_cmd_attach(device_fd, ioas_id, NULL)) ||
+	    !step(got, "IOMMU_IOAS_MAP",
+		  _test_ioas_map_at(iommufd, ioas_id, buf, BUF_LEN,
+				    USER_IOVA)))
+		return;
+	cmd = pa_req(ioas_id, USER_IOVA + 0x10, 0x20);
+	if (!step(got, "IOMMU_IOAS_NOIOMMU_GET_PA",
+		  _test_ioctl_get_pa_raw(iommufd, &cmd)))
+		return;
+	got->step = NULL;
+	got->phys = cmd.out_phys;
+	got->len = cmd.length;
+	if (root_pagemap >= 0)
+		got->pagemap = pagemap_pa(root_pagemap, buf + 0x10);
+
+	/* The capability is checked on every call, not only at open */
+	caps_set(0, 0);
+	cmd = pa_req(ioas_id, USER_IOVA, 1);
+	got->get_pa_dropped = errno_of(_test_ioctl_get_pa_raw(iommufd, &cmd));
+	close(device_fd);
+	close(iommufd);
 }
 
-/* Reported only: this kernel may have no user namespaces */
-static void userns_diag(void)
+TEST_F(unpriv, nobody_rawio_own_device)
 {
-	int status = 0;
-	pid_t pid;
-
-	fflush(stdout);
-	pid = fork();
-	if (!pid) {
-		int err;
-
-		if (become(NOBODY_NO_CAPS))
-			_exit(100);
-		if (unshare(CLONE_NEWUSER))
-			_exit(errno);
-		err = open_err(cdev_copy);
-		_exit(200 + (err == EPERM));
-	}
-	waitpid(pid, &status, 0);
-	if (WIFEXITED(status) && WEXITSTATUS(status) < 100)
-		tap_diag("user namespaces: unshare(CLONE_NEWUSER) as nobody: %s; a namespace's CAP_SYS_RAWIO is not tested on this kernel",
-			 errno_name(WEXITSTATUS(status)));
-	else
-		tap_diag("user namespaces: nobody with every capability in a new user namespace opening the 0666 cdev copy: %s",
-			 WIFEXITED(status) && WEXITSTATUS(status) == 201 ?
-			 "EPERM (capable() checks the initial namespace)" :
-			 "NOT refused with EPERM, see the kernel");
+	/* The device is free */
+	noiommu_close(&self->nd);
+	run_as(NOBODY_RAWIO, try_rawio_own_device);
+	ASSERT_EQ(NULL, self->got->step)
+		TH_LOG("%s failed: %s", self->got->step,
+		       strerror(self->got->step_err));
+	ASSERT_NE(0ULL, self->got->pagemap);
+	ASSERT_EQ(self->got->pagemap, self->got->phys);
+	ASSERT_EQ(0x20ULL, self->got->len);
+	ASSERT_STREQ("EPERM", errno_name(self->got->get_pa_dropped));
 }
 
-int main(int argc, char **argv)
+/* Declared last: the device works after the unprivileged attempts */
+TEST_F(unpriv, root_after_the_others)
 {
-	unsigned long taint = kernel_taint();
-	bool ok;
+	test_get_pa_is_pagemap(self->nd.ioas_id, ROOT_IOVA, self->root_buf,
+			       BUF_LEN);
+}
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s BDF\n", argv[0]);
-		return 2;
-	}
-	if (geteuid())
-		tap_bail("run as root: the test changes identities itself");
-	copy_str(bdf, sizeof(bdf), argv[1]);
-	copy_str(nd.bdf, sizeof(nd.bdf), bdf);
-	if (!find_cdev(&nd, "noiommu-vfio"))
-		tap_bail("%s", explain_no_cdev(&nd) ? nd.err : "no cdev");
+NOIOMMU_END_TESTS();
 
-	tap_plan(NR_TESTS);
-	check_nodes();
-	make_copies();
-
-	/* Root holds the device; the others try to get at it */
-	ok = root_session();
-	tap_ok(ok, "root: open, bind, attach, map and GET_PA work (the refusals below are not for want of a working device)");
-	if (!ok)
-		tap_bail("cannot set up the device as root");
-	run_as(NOBODY_NO_CAPS, try_without_rawio, 4);
-	run_as(ROOT_NO_RAWIO, try_without_rawio, 2);
-	run_as(NOBODY_RAWIO, try_rawio_while_root_holds, 3);
-	root_session_end();
-
-	/* The device is free: nobody with CAP_SYS_RAWIO uses it itself */
-	run_as(NOBODY_RAWIO, try_rawio_own_device, 3);
-	userns_diag();
-
-	ok = root_session();
-	tap_ok(ok, "root: the device works again after the unprivileged attempts");
-	root_session_end();
-	remove_copies();
-	tap_taint(taint);
-	return tap_finish();
+int main(int argc, char *argv[])
+{
+	return noiommu_main(argc, argv);
 }
