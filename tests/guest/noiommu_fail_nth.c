@@ -11,16 +11,17 @@
  *  - the device can be bound and used normally again (GET_PA of a mapped
  *    buffer matches /proc/self/pagemap).
  * Kernel reports (KASAN, kmemleak, lockdep, WARN) are caught by the VM
- * runner on the console. Prints TAP, one result per path, and the number
- * of injection points each path covered.
+ * runner on the console. One test per path, each logging the number of
+ * injection points it covered; a path with none fails (nothing was
+ * tested).
  *
- * usage: noiommu_fail_nth BDF
+ * usage: noiommu_fail_nth [harness options] BDF
+ *        NOIOMMU_BDF=BDF noiommu_fail_nth [harness options]
  */
 #define _GNU_SOURCE
 #include <sys/syscall.h>
 
-#include "../../examples/noiommu.h"
-#include "tap.h"
+#include "noiommu_utils.h"
 
 #define MAX_ITERATIONS	5000
 #define BUF_4K_LEN	(16 * 4096UL)
@@ -134,67 +135,46 @@ static __u64 va_to_pa(const void *va)
 
 static int do_open_bind(struct session *s)
 {
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-
 	s->device_fd = open(dev.cdev, O_RDWR);
 	if (s->device_fd < 0)
 		return -1;
 	s->iommufd = open("/dev/iommu", O_RDWR);
 	if (s->iommufd < 0)
 		return -1;
-	bind.iommufd = s->iommufd;
-	return ioctl(s->device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
+	return _test_cmd_bind(s->device_fd, s->iommufd, NULL);
 }
 
 static int do_attach(struct session *s)
 {
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	struct vfio_device_attach_iommufd_pt attach = {
-		.argsz = sizeof(attach),
-	};
-
-	if (ioctl(s->iommufd, IOMMU_IOAS_ALLOC, &alloc))
+	if (_test_ioctl_ioas_alloc(s->iommufd, &s->ioas_id))
 		return -1;
-	s->ioas_id = alloc.out_ioas_id;
-	attach.pt_id = s->ioas_id;
-	return ioctl(s->device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach);
+	return _test_cmd_attach(s->device_fd, s->ioas_id, NULL);
 }
 
+/* Map at an IOVA the kernel picks */
 static int do_map(struct session *s, void *va, size_t len, __u64 *iova)
 {
-	struct iommu_ioas_map map = {
-		.size = sizeof(map),
-		.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
-		.ioas_id = s->ioas_id,
-		.user_va = (uintptr_t)va,
-		.length = len,
-	};
-
-	if (ioctl(s->iommufd, IOMMU_IOAS_MAP, &map))
-		return -1;
-	*iova = map.iova;
-	return 0;
+	return _test_ioctl_ioas_map(s->iommufd, s->ioas_id, va, len, iova,
+				    IOMMU_IOAS_MAP_READABLE |
+				    IOMMU_IOAS_MAP_WRITEABLE);
 }
 
 /* GET_PA over a whole buffer; -1 on an error, -2 on a wrong answer */
 static int check_get_pa(struct session *s, __u64 iova, const char *va,
 			size_t len)
 {
-	struct iommu_ioas_noiommu_get_pa pa = {
-		.size = sizeof(pa),
-		.ioas_id = s->ioas_id,
-	};
+	__u64 n, pa;
 	size_t off, p;
 
-	for (off = 0; off < len; off += pa.length) {
-		pa.iova = iova + off;
-		pa.length = len - off;
-		if (ioctl(s->iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &pa))
+	for (off = 0; off < len; off += n) {
+		n = len - off;
+		if (_test_ioctl_get_pa(s->iommufd, s->ioas_id, iova + off, &n,
+				       &pa))
 			return -1;
-		if (!pa.length || pa.length > len - off)
+		if (!n || n > len - off)
 			return -2;
-		for (p = 0; p < pa.length; p += 4096)
-			if (va_to_pa(va + off + p) != pa.out_phys + p)
+		for (p = 0; p < n; p += SZ_4K)
+			if (va_to_pa(va + off + p) != pa + p)
 				return -2;
 	}
 	return 0;
@@ -242,16 +222,10 @@ static int run_path(struct session *s, enum step from, enum step last,
 			ret = check_get_pa(s, s->iova_4k, buf_4k, BUF_4K_LEN) ?:
 			      check_get_pa(s, s->iova_2m, buf_2m, BUF_2M_LEN);
 			break;
-		case STEP_TEARDOWN: {
-			struct vfio_device_detach_iommufd_pt detach = {
-				.argsz = sizeof(detach),
-			};
-
-			ret = ioctl(s->device_fd, VFIO_DEVICE_DETACH_IOMMUFD_PT,
-				    &detach);
+		case STEP_TEARDOWN:
+			ret = _test_cmd_detach(s->device_fd);
 			session_close(s);
 			break;
-		}
 		}
 	}
 	return ret;
@@ -268,47 +242,33 @@ static bool device_usable(void)
 	return !ret;
 }
 
-struct path {
-	const char *name;
-	enum step from;
-	enum step last;
-};
-
-static const struct path paths[] = {
-	{ "cdev open + bind", STEP_OPEN_BIND, STEP_OPEN_BIND },
-	{ "IOAS alloc + attach", STEP_ATTACH, STEP_ATTACH },
-	{ "IOAS_MAP of 4K pages", STEP_MAP_4K, STEP_MAP_4K },
-	{ "IOAS_MAP of a 2M page", STEP_MAP_2M, STEP_MAP_2M },
-	{ "GET_PA", STEP_GET_PA, STEP_GET_PA },
-	{ "detach, unbind and close", STEP_TEARDOWN, STEP_TEARDOWN },
-};
-
-/* Sweep one path; its result if it passes, false after a diagnostic if not */
-static bool sweep(const struct path *p)
+/*
+ * Sweep the path from step @from to @last: inject the 1st, 2nd, ...
+ * allocation until the path runs clean, checking after each injection
+ * that it failed with an error or gave right answers, and that the device
+ * works again.
+ */
+static void _sweep(struct __test_metadata *_metadata, enum step from,
+		   enum step last)
 {
 	unsigned int nth, points = 0, errors = 0, handled = 0;
-	int err, ret;
 	struct session s;
 	bool injected;
+	int err, ret;
 
 	for (nth = 1; nth <= MAX_ITERATIONS; nth++) {
 		errno = 0;
-		ret = run_path(&s, p->from, p->last, nth);
+		ret = run_path(&s, from, last, nth);
 		err = errno;
 		injected = nth_disable();
 		session_close(&s);
 
-		if (ret == -2) {
-			tap_diag("  %s: injection %u gave a wrong answer",
-				 p->name, nth);
-			return false;
-		}
+		ASSERT_NE(-2, ret)
+			TH_LOG("injection %u gave a wrong answer", nth);
 		if (!injected) {
-			if (ret) {
-				tap_diag("  %s: failed without injection: %s",
-					 p->name, strerror(err));
-				return false;
-			}
+			ASSERT_EQ(0, ret)
+				TH_LOG("failed without injection: %s",
+				       strerror(err));
 			break;
 		}
 		points++;
@@ -316,60 +276,77 @@ static bool sweep(const struct path *p)
 			errors++;
 			if (err != ENOMEM && err != EFAULT && err != ENOSPC &&
 			    err != ENOENT)
-				tap_diag("  %s: injection %u reached userspace as %s",
-					 p->name, nth, strerror(err));
+				TH_LOG("injection %u reached userspace as %s",
+				       nth, strerror(err));
 		} else {
 			handled++;
 		}
-		if (!device_usable()) {
-			tap_diag("  %s: device unusable after injection %u",
-				 p->name, nth);
-			return false;
-		}
+		ASSERT_TRUE(device_usable())
+			TH_LOG("device unusable after injection %u", nth);
 	}
-	if (nth > MAX_ITERATIONS) {
-		tap_diag("  %s: still injecting after %u allocations", p->name,
-			 MAX_ITERATIONS);
-		return false;
-	}
-	if (!points) {
-		tap_diag("  %s: no allocation to inject", p->name);
-		return false;
-	}
-	return tap_ok(true, "%s: %u injection points, %u failed with an error, %u handled by the kernel, device usable after each",
-		      p->name, points, errors, handled);
+	ASSERT_GE((unsigned int)MAX_ITERATIONS, nth)
+		TH_LOG("still injecting after %u allocations", MAX_ITERATIONS);
+	ASSERT_LT(0U, points) TH_LOG("no allocation to inject");
+	TH_LOG("%u injection points, %u failed with an error, %u handled by the kernel, device usable after each",
+	       points, errors, handled);
+}
+
+/* The cdev, both buffers, fault injection on, and a clean run */
+FIXTURE(fail_nth) {
+	int unused;
+};
+
+FIXTURE_SETUP(fail_nth)
+{
+	ASSERT_TRUE(find_noiommu_cdev(&dev, noiommu_bdf)) TH_LOG("%s", dev.err);
+	buf_4k = buf_alloc(BUF_4K_LEN, 0x33);
+	buf_2m = huge_alloc(BUF_2M_LEN, 0x44);
+	ASSERT_EQ(0, setup_fault_injection())
+		TH_LOG("fault injection (debugfs, fail-nth): %s",
+		       strerror(errno));
+	ASSERT_TRUE(device_usable());
+}
+
+FIXTURE_TEARDOWN(fail_nth)
+{
+	if (nth_fd >= 0)
+		nth_pause();
+}
+
+/* On the sanitizer kernel a sweep takes minutes (its timeout scales) */
+#define SWEEP_TIMEOUT	300
+
+TEST_F_TIMEOUT(fail_nth, cdev_open_and_bind, SWEEP_TIMEOUT)
+{
+	_sweep(_metadata, STEP_OPEN_BIND, STEP_OPEN_BIND);
+}
+
+TEST_F_TIMEOUT(fail_nth, ioas_alloc_and_attach, SWEEP_TIMEOUT)
+{
+	_sweep(_metadata, STEP_ATTACH, STEP_ATTACH);
+}
+
+TEST_F_TIMEOUT(fail_nth, ioas_map_4k_pages, SWEEP_TIMEOUT)
+{
+	_sweep(_metadata, STEP_MAP_4K, STEP_MAP_4K);
+}
+
+TEST_F_TIMEOUT(fail_nth, ioas_map_2m_page, SWEEP_TIMEOUT)
+{
+	_sweep(_metadata, STEP_MAP_2M, STEP_MAP_2M);
+}
+
+TEST_F_TIMEOUT(fail_nth, get_pa, SWEEP_TIMEOUT)
+{
+	_sweep(_metadata, STEP_GET_PA, STEP_GET_PA);
+}
+
+TEST_F_TIMEOUT(fail_nth, detach_unbind_close, SWEEP_TIMEOUT)
+{
+	_sweep(_metadata, STEP_TEARDOWN, STEP_TEARDOWN);
 }
 
 int main(int argc, char *argv[])
 {
-	unsigned int i, nr = ARRAY_SIZE(paths);
-
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s BDF\n", argv[0]);
-		return 2;
-	}
-	tap_plan(nr + 1);
-
-	copy_str(dev.bdf, sizeof(dev.bdf), argv[1]);
-	find_cdev(&dev, "noiommu-vfio");
-	buf_4k = mmap(NULL, BUF_4K_LEN, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	buf_2m = mmap(NULL, BUF_2M_LEN, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-	if (!dev.cdev[0] || buf_4k == MAP_FAILED || buf_2m == MAP_FAILED ||
-	    setup_fault_injection() || !device_usable()) {
-		tap_ok(false, "setup: cdev %s, buffers, fault injection (debugfs, fail-nth), a clean run",
-		       dev.cdev[0] ? dev.cdev : "missing");
-		for (i = 0; i < nr; i++)
-			tap_ok(false, "%s: not run", paths[i].name);
-		return tap_finish();
-	}
-	memset(buf_4k, 0x33, BUF_4K_LEN);
-	memset(buf_2m, 0x44, BUF_2M_LEN);
-	tap_ok(true, "setup: %s, fault injection on", dev.cdev);
-
-	for (i = 0; i < nr; i++)
-		if (!sweep(&paths[i]))
-			tap_ok(false, "%s", paths[i].name);
-	return tap_finish();
+	return noiommu_main(argc, argv);
 }

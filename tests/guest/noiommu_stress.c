@@ -2,7 +2,9 @@
 /*
  * Concurrency stress of IOMMU_IOAS_NOIOMMU_GET_PA on a no-IOMMU device.
  *
- * For a bounded time (default 30 s, at most 60):
+ * For at least a given time (default 30 s, at most 60), and until every
+ * kind of operation and answer below has happened (progress, not the
+ * clock, ends it on a slow kernel; the harness's timeout bounds it):
  *   - NR_READERS threads ask GET_PA about random IOVAs (inside mappings,
  *     at their edges, in holes, anywhere) with random lengths;
  *   - NR_MAPPERS threads map and unmap "slots" of the IOAS (2M hugepages,
@@ -34,17 +36,15 @@
  *
  * The VM runner fails the run if the console shows a kernel report.
  *
- * usage: noiommu_stress BDF [SECONDS]     (prints TAP; needs root)
- *        SECONDS also from $NOIOMMU_STRESS_SECONDS
+ * usage: noiommu_stress [harness options] BDF     (needs root)
+ *        NOIOMMU_BDF=BDF noiommu_stress [harness options]
+ *   env: NOIOMMU_STRESS_SECONDS, the time to stress at least
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 
-#include "../../examples/noiommu.h"
-#include "raw_ioctl.h"
-#include "tap.h"
+#include "noiommu_utils.h"
 
-#define NR_TESTS	11
 #define DEFAULT_SECONDS	30
 #define MAX_SECONDS	60
 #define NR_READERS	2
@@ -121,6 +121,24 @@ struct counts {
 };
 
 static struct counts total;
+
+/* Kinds of operations and answers seen so far, a bit each */
+enum {
+	SEEN_OK = 1 << 0, SEEN_ENOENT = 1 << 1, SEEN_EOPNOTSUPP = 1 << 2,
+	SEEN_SETTLED_OK = 1 << 3, SEEN_SETTLED_ENOENT = 1 << 4,
+	SEEN_SETTLED_EOPNOTSUPP = 1 << 5, SEEN_HOLE = 1 << 6,
+	SEEN_MAP = 1 << 7, SEEN_UNMAP = 1 << 8, SEEN_ATTACH = 1 << 9,
+	SEEN_DETACH = 1 << 10, SEEN_REPLACE = 1 << 11,
+	SEEN_ALL = (1 << 12) - 1,
+};
+static unsigned int seen;
+
+/* Note that kind @bit happened, the first time a thread's @count grows */
+static void count_seen(unsigned long *count, unsigned int bit)
+{
+	if (!(*count)++)
+		__atomic_fetch_or(&seen, bit, __ATOMIC_SEQ_CST);
+}
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char fails[MAX_FAILS][256];
 static int nr_fails;
@@ -184,18 +202,20 @@ static void pause_us(uint64_t *state, unsigned int max_us)
 	nanosleep(&ts, NULL);
 }
 
+/* 0 or the errno */
 static int map_slot(const struct slot *s)
 {
-	return map_at(&nd, nd.ioas_id, hp + s->va_off, s->len,
-		      IOVA_BASE + s->iova);
+	return errno_of(_test_ioas_map_at(nd.iommufd, nd.ioas_id,
+					  hp + s->va_off, s->len,
+					  IOVA_BASE + s->iova));
 }
 
-/* 0, the errno, or -1 if it unmapped another amount than the slot's */
+/* 0 or the errno */
 static int unmap_range(__u32 ioas_id, __u64 iova, __u64 len,
 		       __u64 *unmapped)
 {
-	return _test_ioctl_ioas_unmap(nd.iommufd, ioas_id, iova, len,
-				      unmapped);
+	return errno_of(_test_ioctl_ioas_unmap(nd.iommufd, ioas_id, iova,
+					       len, (uint64_t *)unmapped));
 }
 
 /* ---- readers ---- */
@@ -366,12 +386,7 @@ static void *reader(void *arg)
 		struct probe p;
 
 		pick(&r, &p);
-		cmd = (struct iommu_ioas_noiommu_get_pa){
-			.size = sizeof(cmd),
-			.ioas_id = p.ioas_id,
-			.iova = p.iova,
-			.length = p.length,
-		};
+		cmd = pa_req(p.ioas_id, p.iova, p.length);
 		/* In IOAS2 only the fixed mapping exists */
 		if (p.ioas_id == nd.ioas_id && p.slot) {
 			s1 = load(&p.slot->seq);
@@ -380,8 +395,7 @@ static void *reader(void *arg)
 		a1 = load(&att_seq);
 		on = __atomic_load_n(&att_on, __ATOMIC_SEQ_CST);
 
-		err = ioctl(nd.iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &cmd) ?
-		      errno : 0;
+		err = errno_of(_test_ioctl_get_pa_raw(nd.iommufd, &cmd));
 
 		a2 = load(&att_seq);
 		if (p.ioas_id == nd.ioas_id && p.slot)
@@ -392,7 +406,7 @@ static void *reader(void *arg)
 
 		c.get_pa++;
 		if (p.hole) {
-			c.hole_probes++;
+			count_seen(&c.hole_probes, SEEN_HOLE);
 			if (err != ENOENT) {
 				c.bad_hole++;
 				fail("GET_PA(ioas %u, iova %#llx) of a never-mapped IOVA: %s, expected ENOENT",
@@ -404,7 +418,7 @@ static void *reader(void *arg)
 		}
 		switch (err) {
 		case 0:
-			c.ok++;
+			count_seen(&c.ok, SEEN_OK);
 			if ((settled_slot && !m) || (settled_att && !on_this)) {
 				c.bad_errno++;
 				fail("GET_PA(ioas %u, iova %#llx) succeeded while the IOVA was %s and the device %s",
@@ -418,10 +432,11 @@ static void *reader(void *arg)
 				c.bad_answer++;
 				break;
 			}
-			c.settled_ok += settled_slot && settled_att;
+			if (settled_slot && settled_att)
+				count_seen(&c.settled_ok, SEEN_SETTLED_OK);
 			break;
 		case ENOENT:
-			c.enoent++;
+			count_seen(&c.enoent, SEEN_ENOENT);
 			if (settled_slot && m) {
 				c.bad_errno++;
 				fail("GET_PA(ioas %u, iova %#llx): ENOENT while the IOVA was mapped (device %s)",
@@ -429,10 +444,12 @@ static void *reader(void *arg)
 				     settled_att ? (on_this ? "attached" : "away") :
 				     "moving");
 			}
-			c.settled_enoent += settled_slot;
+			if (settled_slot)
+				count_seen(&c.settled_enoent,
+					   SEEN_SETTLED_ENOENT);
 			break;
 		case EOPNOTSUPP:
-			c.eopnotsupp++;
+			count_seen(&c.eopnotsupp, SEEN_EOPNOTSUPP);
 			if ((settled_slot && !m) || (settled_att && on_this)) {
 				c.bad_errno++;
 				fail("GET_PA(ioas %u, iova %#llx): EOPNOTSUPP while the IOVA was %s and the device %s",
@@ -441,7 +458,9 @@ static void *reader(void *arg)
 				     settled_att && on_this ? "attached to this IOAS" :
 				     "moving");
 			}
-			c.settled_eopnotsupp += settled_slot && settled_att;
+			if (settled_slot && settled_att)
+				count_seen(&c.settled_eopnotsupp,
+					   SEEN_SETTLED_EOPNOTSUPP);
 			break;
 		default:
 			c.other++;
@@ -477,10 +496,10 @@ static void *mapper(void *arg)
 					  s->len, &unmapped);
 			if (!err && unmapped != s->len)
 				err = -1;
-			c.unmaps++;
+			count_seen(&c.unmaps, SEEN_UNMAP);
 		} else {
 			err = map_slot(s);
-			c.maps++;
+			count_seen(&c.maps, SEEN_MAP);
 		}
 		if (!err)
 			__atomic_store_n(&s->mapped, !s->mapped,
@@ -518,16 +537,17 @@ static void *attacher(void *arg)
 
 		bump(&att_seq);
 		if (next == ON_NONE) {
-			err = detach_pt(&nd);
-			c.detaches++;
-		} else if (on == ON_NONE) {
-			err = attach_pt(&nd, next == ON_IOAS1 ?
-					     nd.ioas_id : ioas2);
-			c.attaches++;
+			err = errno_of(_test_cmd_detach(nd.device_fd));
+			count_seen(&c.detaches, SEEN_DETACH);
 		} else {
-			err = attach_pt(&nd, next == ON_IOAS1 ?
-					     nd.ioas_id : ioas2);
-			c.replaces++;
+			err = errno_of(_test_cmd_attach(nd.device_fd,
+							next == ON_IOAS1 ?
+							nd.ioas_id : ioas2,
+							NULL));
+			if (on == ON_NONE)
+				count_seen(&c.attaches, SEEN_ATTACH);
+			else
+				count_seen(&c.replaces, SEEN_REPLACE);
 		}
 		if (!err)
 			__atomic_store_n(&att_on, next, __ATOMIC_SEQ_CST);
@@ -544,139 +564,72 @@ static void *attacher(void *arg)
 	return NULL;
 }
 
-/* ---- before and after ---- */
+/* ---- the tests ---- */
 
-/* Resolve a whole mapping with GET_PA; every range must match pagemap */
-static bool resolve_matches(__u32 ioas_id, __u64 iova, const char *va,
-			    __u64 len)
-{
-	size_t max_pages = len / SZ_4K + 2;
-	uint64_t *pas = calloc(max_pages, sizeof(*pas));
-	struct counts c = {};
-	__u64 off = 0;
-	bool ok = !!pas;
-
-	while (ok && off < len) {
-		struct iommu_ioas_noiommu_get_pa cmd = {
-			.size = sizeof(cmd),
-			.ioas_id = ioas_id,
-			.iova = iova + off,
-			.length = len - off,
-		};
-		struct probe p = {
-			.ioas_id = ioas_id,
-			.iova = iova + off,
-			.length = len - off,
-			.va = va + off,
-			.map_end = iova + len,
-		};
-
-		if (ioctl(nd.iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &cmd)) {
-			fail("GET_PA(ioas %u, iova %#llx): %s", ioas_id,
-			     (unsigned long long)(iova + off),
-			     strerror(errno));
-			ok = false;
-			break;
-		}
-		ok = answer_matches(&p, cmd.out_phys, cmd.length, pas,
-				    max_pages, &c);
-		off += cmd.length;
-	}
-	free(pas);
-	return ok;
-}
-
-static bool all_slots_resolve(void)
-{
-	bool ok = true;
-	size_t i;
-
-	for (i = 0; i < NR_SLOTS; i++)
-		ok &= resolve_matches(nd.ioas_id, IOVA_BASE + slots[i].iova,
-				      hp + slots[i].va_off, slots[i].len);
-	return ok;
-}
-
-static void print_fails(int before)
+static void print_fails(struct __test_metadata *_metadata, int before)
 {
 	int i;
 
 	for (i = before; i < nr_fails && i < MAX_FAILS; i++)
-		tap_diag("  %s", fails[i]);
+		TH_LOG("%s", fails[i]);
 	if (nr_fails > MAX_FAILS && before < MAX_FAILS)
-		tap_diag("  ... %d failures in all", nr_fails);
+		TH_LOG("... %d failures in all", nr_fails);
 }
 
-static int parse_seconds(int argc, char **argv)
+static int stress_seconds(struct __test_metadata *_metadata)
 {
-	const char *arg = argc > 2 ? argv[2] : getenv("NOIOMMU_STRESS_SECONDS");
+	const char *arg = getenv("NOIOMMU_STRESS_SECONDS");
 	long secs = DEFAULT_SECONDS;
 	char *end;
 
 	if (arg && *arg) {
 		secs = strtol(arg, &end, 10);
-		if (*end || secs < 1) {
-			fprintf(stderr, "SECONDS must be a positive number, not '%s'\n",
-				arg);
-			exit(2);
-		}
+		ASSERT_TRUE(!*end && secs >= 1)
+			TH_LOG("NOIOMMU_STRESS_SECONDS must be a positive number, not '%s'",
+			       arg);
 	}
 	if (secs > MAX_SECONDS) {
-		tap_diag("%ld s asked, the stress is bounded to %d s", secs,
-			 MAX_SECONDS);
+		TH_LOG("%ld s asked, the stress is bounded to %d s", secs,
+		       MAX_SECONDS);
 		secs = MAX_SECONDS;
 	}
 	return secs;
 }
 
-static bool setup(const char *bdf)
+/* Every slot resolves by GET_PA to what pagemap says */
+static void _all_slots_resolve(struct __test_metadata *_metadata)
 {
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	int err, i;
+	size_t i;
 
-	if (noiommu_open(&nd, bdf))
-		return false;
-	if (ioctl(nd.iommufd, IOMMU_IOAS_ALLOC, &alloc))
-		return nd_fail(&nd, "IOMMU_IOAS_ALLOC: %s", strerror(errno)), false;
-	ioas2 = alloc.out_ioas_id;
-	hp = alloc_hugepages(&nd, NR_HUGE * SZ_2M);
-	if (!hp)
-		return false;
-	memset(hp, 0x6b, NR_HUGE * SZ_2M);
-	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
-	if (pagemap_fd < 0)
-		return nd_fail(&nd, "open /proc/self/pagemap: %s",
-			       strerror(errno)), false;
-	for (i = 0; i < NR_HUGE; i++)
-		tap_diag("hugepage %d at PA %#llx", i,
-			 (unsigned long long)pagemap_pa(pagemap_fd,
-							hp + i * SZ_2M));
-	err = map_at(&nd, ioas2, hp, SZ_2M, IOAS2_IOVA);
-	if (err)
-		return nd_fail(&nd, "IOMMU_IOAS_MAP in the second IOAS: %s",
-			       strerror(err)), false;
-	return true;
+	for (i = 0; i < NR_SLOTS; i++)
+		_test_get_pa_is_pagemap(_metadata, nd.iommufd, nd.ioas_id,
+					IOVA_BASE + slots[i].iova,
+					hp + slots[i].va_off, slots[i].len);
 }
 
-/* Run the threads for @seconds; returns the wall time in ms */
-static long run(int seconds)
+/*
+ * Run the threads for at least @seconds and until every kind of operation
+ * and answer happened; returns the wall time in ms
+ */
+static long _run(struct __test_metadata *_metadata, int seconds)
 {
 	pthread_t readers[NR_READERS], mappers[NR_MAPPERS], att;
-	struct timespec start, left = { .tv_sec = seconds };
+	const struct timespec second = { .tv_sec = 1 };
+	struct timespec start;
 	uintptr_t i;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (i = 0; i < NR_READERS; i++)
-		if (pthread_create(&readers[i], NULL, reader, (void *)i))
-			tap_bail("pthread_create: %s", strerror(errno));
+		ASSERT_EQ(0, pthread_create(&readers[i], NULL, reader,
+					    (void *)i));
 	for (i = 0; i < NR_MAPPERS; i++)
-		if (pthread_create(&mappers[i], NULL, mapper, (void *)i))
-			tap_bail("pthread_create: %s", strerror(errno));
-	if (pthread_create(&att, NULL, attacher, NULL))
-		tap_bail("pthread_create: %s", strerror(errno));
+		ASSERT_EQ(0, pthread_create(&mappers[i], NULL, mapper,
+					    (void *)i));
+	ASSERT_EQ(0, pthread_create(&att, NULL, attacher, NULL));
 
-	while (nanosleep(&left, &left))
-		;
+	while (elapsed_ms(&start) < seconds * 1000L ||
+	       __atomic_load_n(&seen, __ATOMIC_SEQ_CST) != SEEN_ALL)
+		nanosleep(&second, NULL);
 	__atomic_store_n(&stop, true, __ATOMIC_SEQ_CST);
 
 	for (i = 0; i < NR_READERS; i++)
@@ -687,148 +640,137 @@ static long run(int seconds)
 	return elapsed_ms(&start);
 }
 
-static void print_counts(long ms)
+static void print_counts(struct __test_metadata *_metadata, long ms)
 {
 	const struct counts *c = &total;
 
-	tap_diag("ran %ld ms with %d GET_PA threads, %d map/unmap threads, 1 attach/detach thread",
-		 ms, NR_READERS, NR_MAPPERS);
-	tap_diag("GET_PA      %lu: success %lu, ENOENT %lu, EOPNOTSUPP %lu, other %lu",
-		 c->get_pa, c->ok, c->enoent, c->eopnotsupp, c->other);
-	tap_diag("  in settled state: success %lu, ENOENT (unmapped) %lu, EOPNOTSUPP (device away) %lu; never-mapped IOVAs probed %lu",
-		 c->settled_ok, c->settled_enoent, c->settled_eopnotsupp,
-		 c->hole_probes);
-	tap_diag("  pagemap entries compared %lu", c->pages_checked);
-	tap_diag("IOAS_MAP    %lu", c->maps);
-	tap_diag("IOAS_UNMAP  %lu", c->unmaps);
-	tap_diag("attach      %lu, detach %lu, replace %lu", c->attaches,
-		 c->detaches, c->replaces);
-	tap_diag("rate        %.0f GET_PA/s, %.0f map+unmap/s, %.0f attachment changes/s",
-		 c->get_pa * 1000.0 / ms, (c->maps + c->unmaps) * 1000.0 / ms,
-		 (c->attaches + c->detaches + c->replaces) * 1000.0 / ms);
+	TH_LOG("ran %ld ms with %d GET_PA threads, %d map/unmap threads, 1 attach/detach thread",
+	       ms, NR_READERS, NR_MAPPERS);
+	TH_LOG("GET_PA      %lu: success %lu, ENOENT %lu, EOPNOTSUPP %lu, other %lu",
+	       c->get_pa, c->ok, c->enoent, c->eopnotsupp, c->other);
+	TH_LOG("  in settled state: success %lu, ENOENT (unmapped) %lu, EOPNOTSUPP (device away) %lu; never-mapped IOVAs probed %lu",
+	       c->settled_ok, c->settled_enoent, c->settled_eopnotsupp,
+	       c->hole_probes);
+	TH_LOG("  pagemap entries compared %lu", c->pages_checked);
+	TH_LOG("IOAS_MAP %lu, IOAS_UNMAP %lu", c->maps, c->unmaps);
+	TH_LOG("attach %lu, detach %lu, replace %lu", c->attaches,
+	       c->detaches, c->replaces);
+	TH_LOG("rate        %.0f GET_PA/s, %.0f map+unmap/s, %.0f attachment changes/s",
+	       c->get_pa * 1000.0 / ms, (c->maps + c->unmaps) * 1000.0 / ms,
+	       (c->attaches + c->detaches + c->replaces) * 1000.0 / ms);
 }
 
-int main(int argc, char **argv)
+#define HUGEPAGES_FREE	"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+
+/*
+ * The device attached to IOAS 1, a second IOAS mapping the first
+ * hugepage at IOAS2_IOVA for good, every slot mapped in IOAS 1 (the
+ * state lives in static variables, which the threads share)
+ */
+FIXTURE(stress) {
+	unsigned long hugepages_free;
+	size_t mapped_len;
+};
+
+FIXTURE_SETUP(stress)
 {
-	const char *hugepages_free =
-		"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages";
-	unsigned long free_before = read_ulong(hugepages_free);
-	unsigned long taint = kernel_taint();
-	struct iommu_destroy d1 = { .size = sizeof(d1) };
-	struct iommu_destroy d2 = { .size = sizeof(d2) };
-	struct iommu_ioas_noiommu_get_pa cmd;
-	__u64 unmapped = 0, total_len = 0;
-	int seconds, err, shown;
-	bool ok;
+	size_t i;
+
+	self->hugepages_free = read_ulong(HUGEPAGES_FREE);
+	edu_open(&nd);
+	ASSERT_EQ(0, _test_ioctl_ioas_alloc(nd.iommufd, &ioas2));
+	hp = huge_alloc(NR_HUGE * SZ_2M, 0x6b);
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
+	ASSERT_LE(0, pagemap_fd);
+	for (i = 0; i < NR_HUGE; i++)
+		TH_LOG("hugepage %zu at PA %#llx", i,
+		       (unsigned long long)pagemap_pa(pagemap_fd,
+						      hp + i * SZ_2M));
+	ASSERT_EQ(0, _test_ioas_map_at(nd.iommufd, ioas2, hp, SZ_2M,
+				       IOAS2_IOVA));
+	for (i = 0; i < NR_SLOTS; i++) {
+		ASSERT_EQ(0, map_slot(&slots[i]))
+			TH_LOG("map slot \"%s\"", slots[i].what);
+		slots[i].mapped = true;
+		self->mapped_len += slots[i].len;
+	}
+}
+
+FIXTURE_TEARDOWN(stress)
+{
+	noiommu_close(&nd);
+}
+
+/*
+ * Before: every slot resolves to what pagemap says; IOAS 2, which no
+ * device is attached to yet, has no no-IOMMU domain to answer from
+ */
+TEST_F(stress, before)
+{
+	__u64 len = 1, pa = 0;
+
+	_all_slots_resolve(_metadata);
+	EXPECT_ERRNO(EOPNOTSUPP, _test_ioctl_get_pa(nd.iommufd, ioas2,
+						    IOAS2_IOVA, &len, &pa));
+}
+
+TEST_F_TIMEOUT(stress, concurrent, 300)
+{
+	int seconds = stress_seconds(_metadata), shown;
+	__u64 unmapped = 0, len = 1, pa = 0;
 	size_t i;
 	long ms;
 
-	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: %s BDF [SECONDS]\n", argv[0]);
-		return 2;
-	}
-	seconds = parse_seconds(argc, argv);
-	tap_plan(NR_TESTS);
+	TH_LOG("stressing for %d s at least (NOIOMMU_STRESS_SECONDS, at most %d), until every kind of operation and answer happened",
+	       seconds, MAX_SECONDS);
+	ms = _run(_metadata, seconds);
+	print_counts(_metadata, ms);
+	print_fails(_metadata, 0);
+	shown = nr_fails;
 
-	if (!tap_ok(setup(argv[1]), "setup: cdev bound, IOAS attached, a second IOAS, %d hugepages",
-		    NR_HUGE))
-		tap_bail("%s", nd.err);
+	/* The threads fed every counter (they ran until they did) */
+	ASSERT_EQ((unsigned int)SEEN_ALL, seen);
+	ASSERT_NE(0UL, total.pages_checked);
+	EXPECT_EQ(0UL, total.ioctl_fail)
+		TH_LOG("a map, unmap, attach, detach or replace failed");
+	EXPECT_EQ(0UL, total.bad_errno)
+		TH_LOG("a GET_PA answer was not legal for the state around it");
+	EXPECT_EQ(0UL, total.bad_answer)
+		TH_LOG("a successful GET_PA did not match pagemap page by page, within request and mapping, maximal");
+	EXPECT_EQ(0UL, total.bad_hole)
+		TH_LOG("a never-mapped IOVA did not answer ENOENT");
 
-	ok = true;
+	/* Afterwards: the device back on IOAS 1, every slot mapped */
+	if (att_on != ON_IOAS1)
+		ASSERT_EQ(0, _test_cmd_attach(nd.device_fd, nd.ioas_id, NULL));
 	for (i = 0; i < NR_SLOTS; i++) {
-		err = map_slot(&slots[i]);
-		if (err)
-			fail("map slot \"%s\": %s", slots[i].what,
-			     strerror(err));
-		slots[i].mapped = !err;
-		ok &= !err;
-		total_len += slots[i].len;
+		if (!slots[i].mapped)
+			ASSERT_EQ(0, map_slot(&slots[i]));
+		slots[i].mapped = true;
 	}
-	ok = ok && all_slots_resolve();
-	tap_ok(ok, "before: all %zu slots mapped, each resolves to what pagemap says",
-	       NR_SLOTS);
-	print_fails(0);
-	if (!ok)
-		tap_bail("nothing to stress");
+	_all_slots_resolve(_metadata);
+	print_fails(_metadata, shown);
 
-	shown = nr_fails;
-	tap_diag("stressing for %d s (NOIOMMU_STRESS_SECONDS or the second argument, at most %d)",
-		 seconds, MAX_SECONDS);
-	ms = run(seconds);
-	print_counts(ms);
-	print_fails(shown);
-	shown = nr_fails;
+	/* The whole IOAS unmaps exactly what is mapped, then ENOENT */
+	ASSERT_EQ(0, unmap_range(nd.ioas_id, 0, UINT64_MAX, &unmapped));
+	ASSERT_EQ((__u64)self->mapped_len, unmapped);
+	EXPECT_ERRNO(ENOENT, _test_ioctl_get_pa(nd.iommufd, nd.ioas_id,
+						IOVA_BASE, &len, &pa));
 
-	ok = total.ok && total.enoent && total.eopnotsupp && total.maps &&
-	     total.unmaps && total.attaches && total.detaches &&
-	     total.replaces && total.settled_ok && total.settled_enoent &&
-	     total.settled_eopnotsupp && total.hole_probes &&
-	     total.pages_checked;
-	tap_ok(ok, "every kind of operation and answer happened, also in settled states (%lu GET_PA, %lu maps, %lu unmaps, %lu attachment changes)",
-	       total.get_pa, total.maps, total.unmaps,
-	       total.attaches + total.detaches + total.replaces);
-	tap_ok(!total.ioctl_fail, "no map, unmap, attach, detach or replace failed (%lu failed)",
-	       total.ioctl_fail);
-	tap_ok(!total.bad_errno, "every GET_PA answer was legal for the state around it: success, ENOENT or EOPNOTSUPP (%lu illegal)",
-	       total.bad_errno);
-	tap_ok(!total.bad_answer && total.ok,
-	       "every successful GET_PA matched pagemap page by page, within request and mapping, maximal (%lu answers, %lu wrong)",
-	       total.ok, total.bad_answer);
-	tap_ok(!total.bad_hole && total.hole_probes,
-	       "never-mapped IOVAs always answered ENOENT (%lu probes, %lu wrong)",
-	       total.hole_probes, total.bad_hole);
-
-	/* Afterwards: the device back on IOAS1, every slot mapped */
-	ok = true;
-	if (att_on != ON_IOAS1) {
-		err = attach_pt(&nd, nd.ioas_id);
-		if (err)
-			fail("attach after the stress: %s", strerror(err));
-		ok = !err;
-	}
-	for (i = 0; i < NR_SLOTS; i++) {
-		if (slots[i].mapped)
-			continue;
-		err = map_slot(&slots[i]);
-		if (err)
-			fail("map slot \"%s\" after the stress: %s",
-			     slots[i].what, strerror(err));
-		slots[i].mapped = !err;
-		ok &= !err;
-	}
-	ok = ok && all_slots_resolve();
-	tap_ok(ok, "after: device attached, all slots mapped, each resolves to what pagemap says");
-	print_fails(shown);
-	shown = nr_fails;
-
-	err = unmap_range(nd.ioas_id, 0, UINT64_MAX, &unmapped);
-	cmd = (struct iommu_ioas_noiommu_get_pa){
-		.size = sizeof(cmd),
-		.ioas_id = nd.ioas_id,
-		.iova = IOVA_BASE,
-		.length = 1,
-	};
-	ok = !err && unmapped == total_len &&
-	     ioctl(nd.iommufd, IOMMU_IOAS_NOIOMMU_GET_PA, &cmd) &&
-	     errno == ENOENT;
-	tap_ok(ok, "unmap of the whole IOAS returns exactly the %llu mapped bytes (%s, %llu), GET_PA then ENOENT",
-	       (unsigned long long)total_len, errno_name(err),
-	       (unsigned long long)unmapped);
-
-	ok = !detach_pt(&nd);
-	ok = ok && !unmap_range(ioas2, 0, UINT64_MAX, &unmapped) &&
-	     unmapped == SZ_2M;
-	d1.id = nd.ioas_id;
-	d2.id = ioas2;
-	ok = ok && !ioctl(nd.iommufd, IOMMU_DESTROY, &d1) &&
-	     !ioctl(nd.iommufd, IOMMU_DESTROY, &d2);
-	if (!ok)
-		tap_diag("detach, unmap or destroy: %s", strerror(errno));
+	/* Teardown: no reference left, every hugepage free again */
+	ASSERT_EQ(0, _test_cmd_detach(nd.device_fd));
+	ASSERT_EQ(0, unmap_range(ioas2, 0, UINT64_MAX, &unmapped));
+	ASSERT_EQ((__u64)SZ_2M, unmapped);
+	ASSERT_EQ(0, _test_ioctl_destroy(nd.iommufd, nd.ioas_id));
+	ASSERT_EQ(0, _test_ioctl_destroy(nd.iommufd, ioas2));
 	noiommu_close(&nd);
-	munmap(hp, NR_HUGE * SZ_2M);
-	ok = ok && read_ulong(hugepages_free) == free_before;
-	tap_ok(ok, "teardown: detach, both IOASes destroyed (no reference left), every hugepage free again (%lu before, %lu after)",
-	       free_before, read_ulong(hugepages_free));
-	tap_taint(taint);
-	return tap_finish();
+	ASSERT_EQ(0, munmap(hp, NR_HUGE * SZ_2M));
+	ASSERT_EQ(self->hugepages_free, read_ulong(HUGEPAGES_FREE));
+}
+
+NOIOMMU_END_TESTS();
+
+int main(int argc, char *argv[])
+{
+	return noiommu_main(argc, argv);
 }
