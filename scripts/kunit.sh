@@ -9,16 +9,21 @@
 # is back where it was after each case, which only holds when nothing folds
 # per-CPU vmstat deltas in between, as on UML but not in a slow TCG guest.
 #
-# usage: scripts/kunit.sh
+# usage: [BASE=X] scripts/kunit.sh
 # env: KUNIT_TIMEOUT (test run, default 900 s)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-OUT=$BUILD/results/kunit.tap
-JSON=$BUILD/results/kunit.json
-LOG=$BUILD/results/kunit.log
-KBUILD=$BUILD/kbuild/kunit
+# BASE=X (scripts/lib.sh) tests build/linux-X in build/kbuild/kunit-X, with
+# results in build/results/kunit-X.*, so that the bases do not rebuild or
+# overwrite each other.
+SUFFIX=
+case "${BASE:-}" in "" | 7.2) ;; *) SUFFIX=-$BASE ;; esac
+OUT=$BUILD/results/kunit$SUFFIX.tap
+JSON=$BUILD/results/kunit$SUFFIX.json
+LOG=$BUILD/results/kunit$SUFFIX.log
+KBUILD=$BUILD/kbuild/kunit$SUFFIX
 # What the base's suite skips on UML by design: test_increase_level where
 # the format has no dynamic top level or the VA already fits the starting
 # level, test_mixed where the AMDv1 configuration's page sizes or range do
@@ -77,7 +82,7 @@ EOF
 
 main() {
 	local cc=() rc=0
-	[ -d "$TREE/.git" ] || die "no build/linux tree: run 'make tree' first"
+	[ -d "$TREE/.git" ] || die "no ${TREE#"$TOP"/} tree: run 'make tree' first"
 	need_pkgs gcc make flex bison bc python3
 	command -v ccache >/dev/null && cc=(--make_options "CC=ccache gcc")
 	mkdir -p "$(dirname "$OUT")"
