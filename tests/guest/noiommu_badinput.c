@@ -44,6 +44,7 @@
 /* The IOAS of every test: A, a hole, B, the top page; IOAS 2 maps B */
 struct ioas_setup {
 	struct noiommu_dev nd;
+	int pagemap_fd;
 	char *a_va;
 	char *b_va;
 	char *top_va;
@@ -54,6 +55,8 @@ static void _ioas_setup(struct __test_metadata *_metadata,
 			struct ioas_setup *s)
 {
 	edu_open(&s->nd);
+	s->pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
+	ASSERT_LE(0, s->pagemap_fd);
 	s->a_va = huge_alloc(SZ_2M, 0xa5);
 	s->top_va = huge_alloc(SZ_2M, 0x5a);
 	s->b_va = buf_alloc(B_LEN, 0x3c);
@@ -122,9 +125,21 @@ enum ioas_kind {
 	IOAS_DESTROYED,		/* allocated and destroyed */
 };
 
-FIXTURE(get_pa) {
-	struct ioas_setup s;
-};
+/* A fixture whose tests start from struct ioas_setup */
+#define IOAS_FIXTURE(name)						\
+	FIXTURE(name) {							\
+		struct ioas_setup s;					\
+	};								\
+	FIXTURE_SETUP(name)						\
+	{								\
+		_ioas_setup(_metadata, &self->s);			\
+	}								\
+	FIXTURE_TEARDOWN(name)						\
+	{								\
+		_ioas_teardown(_metadata, &self->s);			\
+	}
+
+IOAS_FIXTURE(get_pa);
 
 FIXTURE_VARIANT(get_pa) {
 	enum ioas_kind ioas;
@@ -135,16 +150,6 @@ FIXTURE_VARIANT(get_pa) {
 	__u32 size;		/* 0: the struct's */
 	int expect;
 };
-
-FIXTURE_SETUP(get_pa)
-{
-	_ioas_setup(_metadata, &self->s);
-}
-
-FIXTURE_TEARDOWN(get_pa)
-{
-	_ioas_teardown(_metadata, &self->s);
-}
 
 /* The edges of the mappings */
 FIXTURE_VARIANT_ADD(get_pa, hole_first_byte_after_a) {
@@ -292,10 +297,7 @@ TEST_F(get_pa, fails)
 
 enum buf_kind { BUF_A, BUF_B, BUF_TOP };
 
-FIXTURE(answer) {
-	struct ioas_setup s;
-	int pagemap_fd;
-};
+IOAS_FIXTURE(answer);
 
 FIXTURE_VARIANT(answer) {
 	enum buf_kind buf;
@@ -305,47 +307,22 @@ FIXTURE_VARIANT(answer) {
 	__u64 max;
 };
 
-FIXTURE_SETUP(answer)
-{
-	_ioas_setup(_metadata, &self->s);
-	self->pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
-	ASSERT_LE(0, self->pagemap_fd);
-}
+/* GET_PA of @buf + @off asking for @length answers @expect_len (or @max) */
+#define ANSWER(name, _buf, _off, _length, _expect_len, _max)		\
+	FIXTURE_VARIANT_ADD(answer, name) {				\
+		.buf = _buf, .off = _off, .length = _length,		\
+		.expect_len = _expect_len, .max = _max,			\
+	}
 
-FIXTURE_TEARDOWN(answer)
-{
-	_ioas_teardown(_metadata, &self->s);
-}
-
-FIXTURE_VARIANT_ADD(answer, first_byte_of_a_length_1) {
-	.buf = BUF_A, .off = 0, .length = 1, .expect_len = 1,
-};
-
-FIXTURE_VARIANT_ADD(answer, first_byte_of_a_whole_hugepage) {
-	.buf = BUF_A, .off = 0, .length = UINT64_MAX, .expect_len = SZ_2M,
-};
-
-FIXTURE_VARIANT_ADD(answer, last_byte_of_a) {
-	.buf = BUF_A, .off = SZ_2M - 1, .length = UINT64_MAX, .expect_len = 1,
-};
-
-FIXTURE_VARIANT_ADD(answer, sub_page_offset_kept) {
-	.buf = BUF_A, .off = 0x123, .length = 0x10, .expect_len = 0x10,
-};
-
-FIXTURE_VARIANT_ADD(answer, first_byte_of_b) {
-	.buf = BUF_B, .off = 0, .length = UINT64_MAX, .max = B_LEN,
-};
-
-FIXTURE_VARIANT_ADD(answer, last_byte_of_b) {
-	.buf = BUF_B, .off = B_LEN - 1, .length = UINT64_MAX, .expect_len = 1,
-};
-
+ANSWER(first_byte_of_a_length_1, BUF_A, 0, 1, 1, 0);
+ANSWER(first_byte_of_a_whole_hugepage, BUF_A, 0, UINT64_MAX, SZ_2M, 0);
+ANSWER(last_byte_of_a, BUF_A, SZ_2M - 1, UINT64_MAX, 1, 0);
+ANSWER(sub_page_offset_kept, BUF_A, 0x123, 0x10, 0x10, 0);
+/* B is 4K pages: as far as pagemap has them contiguous */
+ANSWER(first_byte_of_b, BUF_B, 0, UINT64_MAX, 0, B_LEN);
+ANSWER(last_byte_of_b, BUF_B, B_LEN - 1, UINT64_MAX, 1, 0);
 /* IOVA ULONG_MAX - 1, the last one accepted */
-FIXTURE_VARIANT_ADD(answer, top_last_accepted_iova) {
-	.buf = BUF_TOP, .off = SZ_2M - 2, .length = UINT64_MAX,
-	.expect_len = 2,
-};
+ANSWER(top_last_accepted_iova, BUF_TOP, SZ_2M - 2, UINT64_MAX, 2, 0);
 
 /*
  * The answer @cmd for the IOVA of @va: out_phys is pagemap's address of
@@ -371,7 +348,7 @@ static void _answer_ok(struct __test_metadata *_metadata, int pagemap_fd,
 	ASSERT_EQ(expect_len, cmd->length);
 }
 #define answer_ok(cmd, va, expect_len, max)				\
-	_answer_ok(_metadata, self->pagemap_fd, cmd, va, expect_len, max)
+	_answer_ok(_metadata, self->s.pagemap_fd, cmd, va, expect_len, max)
 
 TEST_F(answer, pagemap)
 {
@@ -388,22 +365,7 @@ TEST_F(answer, pagemap)
 
 /* ---- the others ---- */
 
-FIXTURE(badinput) {
-	struct ioas_setup s;
-	int pagemap_fd;
-};
-
-FIXTURE_SETUP(badinput)
-{
-	_ioas_setup(_metadata, &self->s);
-	self->pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
-	ASSERT_LE(0, self->pagemap_fd);
-}
-
-FIXTURE_TEARDOWN(badinput)
-{
-	_ioas_teardown(_metadata, &self->s);
-}
+IOAS_FIXTURE(badinput);
 
 /* A request for the first byte of A, or of the second IOAS's B */
 #define req_a() pa_req(self->s.nd.ioas_id, A_IOVA, 1)

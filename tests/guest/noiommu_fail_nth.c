@@ -329,6 +329,23 @@ FIXTURE(fail_nth) {
 	int unused;
 };
 
+/* One path: steps @from to @last, injected from @from on */
+FIXTURE_VARIANT(fail_nth) {
+	enum step from;
+	enum step last;
+};
+
+/* The paths: each sweeps one step, the steps before it set up first */
+#define FAIL_NTH_PATH(name, step)					\
+	FIXTURE_VARIANT_ADD(fail_nth, name) { .from = step, .last = step }
+
+FAIL_NTH_PATH(cdev_open_and_bind, STEP_OPEN_BIND);
+FAIL_NTH_PATH(ioas_alloc_and_attach, STEP_ATTACH);
+FAIL_NTH_PATH(ioas_map_4k_pages, STEP_MAP_4K);
+FAIL_NTH_PATH(ioas_map_2m_page, STEP_MAP_2M);
+FAIL_NTH_PATH(get_pa, STEP_GET_PA);
+FAIL_NTH_PATH(detach_unbind_close, STEP_TEARDOWN);
+
 FIXTURE_SETUP(fail_nth)
 {
 	ASSERT_TRUE(find_noiommu_cdev(&dev, noiommu_bdf)) TH_LOG("%s", dev.err);
@@ -347,36 +364,9 @@ FIXTURE_TEARDOWN(fail_nth)
 }
 
 /* On the sanitizer kernel a sweep takes minutes (its timeout scales) */
-#define SWEEP_TIMEOUT	300
-
-TEST_F_TIMEOUT(fail_nth, cdev_open_and_bind, SWEEP_TIMEOUT)
+TEST_F_TIMEOUT(fail_nth, sweep, 300)
 {
-	_sweep(_metadata, STEP_OPEN_BIND, STEP_OPEN_BIND);
-}
-
-TEST_F_TIMEOUT(fail_nth, ioas_alloc_and_attach, SWEEP_TIMEOUT)
-{
-	_sweep(_metadata, STEP_ATTACH, STEP_ATTACH);
-}
-
-TEST_F_TIMEOUT(fail_nth, ioas_map_4k_pages, SWEEP_TIMEOUT)
-{
-	_sweep(_metadata, STEP_MAP_4K, STEP_MAP_4K);
-}
-
-TEST_F_TIMEOUT(fail_nth, ioas_map_2m_page, SWEEP_TIMEOUT)
-{
-	_sweep(_metadata, STEP_MAP_2M, STEP_MAP_2M);
-}
-
-TEST_F_TIMEOUT(fail_nth, get_pa, SWEEP_TIMEOUT)
-{
-	_sweep(_metadata, STEP_GET_PA, STEP_GET_PA);
-}
-
-TEST_F_TIMEOUT(fail_nth, detach_unbind_close, SWEEP_TIMEOUT)
-{
-	_sweep(_metadata, STEP_TEARDOWN, STEP_TEARDOWN);
+	_sweep(_metadata, variant->from, variant->last);
 }
 
 int main(int argc, char *argv[])

@@ -18,6 +18,12 @@
  *   compaction: free memory is fragmented first (compaction only moves
  *     pages into partly free pageblocks), and the unpinned pages left
  *     between the holes must include some that compaction moved.
+ * Of the two, move_pages is the pressure that reaches every pinned page.
+ * compact_memory migrates the movable pages it meets first, at the
+ * bottom of each zone (a few hundred in this guest, then its free page
+ * scanner comes back empty-handed and it stops), so the fragmented area
+ * is made to reach down there, but whether the pinned buffers are in its
+ * path is up to the allocator.
  * The guest has two NUMA nodes (scripts/vm-run.sh); with one, move_pages
  * has nowhere to move a page and the test fails.
  *
@@ -340,8 +346,10 @@ TEST_F_TIMEOUT(pinning, move_pages, 300)
  * that each hole's buddy stays in use and the holes cannot merge. The
  * pages left behind are the control: compaction moves pages from the
  * bottom of a zone into free pages at its top, and filling most of the
- * memory puts some of them at the bottom (a quarter of it, which the
- * allocator took from the top, was not always enough).
+ * memory after dropping the page cache puts some of them at the bottom
+ * (a quarter of it, which the allocator took from the top, was not
+ * always enough, nor was three quarters after other programs had filled
+ * the bottom with page cache).
  * A memfd, because punching holes in it frees pages without madvise()
  * (the VM kernel has no CONFIG_ADVISE_SYSCALLS) and without splitting a
  * VMA per page.
@@ -355,6 +363,12 @@ static void _fragment_memory(struct __test_metadata *_metadata,
 	size_t i;
 	int fd;
 
+	/*
+	 * Clean page cache (read over 9p by the programs before this one)
+	 * sits at the bottom of the zones, where compaction's migration
+	 * scanner starts: drop it, so that the area takes those pages too
+	 */
+	ASSERT_EQ(0, write_file("/proc/sys/vm/drop_caches", "3"));
 	f = fopen("/proc/meminfo", "r");
 	ASSERT_NE(NULL, f);
 	while (fgets(line, sizeof(line), f))
@@ -384,17 +398,37 @@ static void _fragment_memory(struct __test_metadata *_metadata,
 	close(fd);
 }
 
+/* The counter @name of /proc/vmstat */
+static unsigned long vmstat(const char *name)
+{
+	unsigned long val, found = 0;
+	char key[64];
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return 0;
+	while (fscanf(f, "%63s %lu", key, &val) == 2)
+		if (!strcmp(key, name))
+			found = val;
+	fclose(f);
+	return found;
+}
+
 TEST_F_TIMEOUT(pinning, compaction, 300)
 {
 	struct buf frag = {};
 	size_t i, left = 0, moved = 0;
+	unsigned long migrated;
 	int pass;
 
 	_fragment_memory(_metadata, &frag);
 	/* Again, while nothing moved: each pass starts where the last ended */
 	for (pass = 1; pass <= COMPACT_PASSES && !moved; pass++) {
+		migrated = vmstat("pgmigrate_success");
 		ASSERT_EQ(0, write_file("/proc/sys/vm/compact_memory", "1"))
 			TH_LOG("compact_memory: %s", strerror(errno));
+		TH_LOG("pass %d: compaction migrated %lu pages", pass,
+		       vmstat("pgmigrate_success") - migrated);
 		ASSERT_EQ(0, self_pagemap_pas(frag.va, pages(&frag),
 					      frag.now));
 		for (i = 0, left = 0; i < pages(&frag); i++) {
