@@ -104,7 +104,7 @@ check_prefix() {
 			notes+="; vfio selftests built"
 		elif [ "$n" -eq 0 ]; then
 			# Not the series' doing (7.2's library calls an undefined
-			# calloc_assert(), which patch 3 defines); a patch that
+			# calloc_assert(), which the series defines); a patch that
 			# changes them must leave them building.
 			cp "$SELFTEST_OUT/build.log" "$SELFTEST_OUT/base-build.log"
 			notes+="; the vfio selftests do not build at the base: $(grep -m1 'error:' "$SELFTEST_OUT/base-build.log" | sed 's/^.*error: //')"

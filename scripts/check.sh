@@ -47,7 +47,7 @@ DEBUG_LOG=$BUILD/vm/debug.log
 # timeouts of the guest programs (tests/guest/noiommu_utils.h) scale by it
 DEBUG_TIMEOUT_SCALE=5
 # generic_pt's KUnit cases that run on UML: the base's suite has 210 once
-# the skips it makes by design are left out; patch 4 adds test_phys_contig
+# the skips it makes by design are left out; the series adds test_phys_contig
 # for each of the 12 format configurations.
 KUNIT_MIN_CASES=222
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# generic_pt's KUnit tests (test_phys_contig of patch 4 among them) the way
+# generic_pt's KUnit tests (the series' test_phys_contig among them) the way
 # their maintainers run them: tools/testing/kunit/kunit.py on UML with
 # drivers/iommu/generic_pt/.kunitconfig, which turns CONFIG_DEBUG_GENERIC_PT
 # on. Writes one TAP line per test case to build/results/kunit.tap and
