@@ -17,31 +17,15 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 TAP=$BUILD/results/iommufd.tap
-SELFTEST_OUT=$BUILD/selftests/iommu
 PROGS=(iommufd iommufd_fail_nth)
 # The fixtures of the series' patch "iommufd/selftest: Test devices
 # without an IOMMU"
 NEW_TESTS='^(iommufd_noiommu|iommufd_noiommu_mixed|noiommu_fail_nth)[.]'
 RUN_TIMEOUT=${IOMMUFD_TIMEOUT:-2400}
 
-build_selftests() {
-	# libcap-dev: sys/capability.h; iommufd_fail_nth links -lcap as well
-	need_pkgs gcc make libcap-dev
-	mkdir -p "$SELFTEST_OUT"
-	make -s -C "$TREE/tools/testing/selftests/iommu" OUTPUT="$SELFTEST_OUT" \
-		KHDR_INCLUDES="-isystem $BUILD/kbuild/vm/usr/include" \
-		>"$SELFTEST_OUT/build.log" 2>&1 ||
-		die "building tools/testing/selftests/iommu failed (see $SELFTEST_OUT/build.log)"
-}
-
-# run_on NAME BZIMAGE: run every program in the VM, TAP into $OUT_DIR/NAME.
+# run_on NAME BZIMAGE: every program in the VM, TAP into build/vm/iommufd-NAME.
 run_on() {
-	local name=$1 kernel=$2 out=$BUILD/vm/iommufd-$1 prog cmd=""
-	for prog in "${PROGS[@]}"; do
-		cmd+="timeout -k 5 $RUN_TIMEOUT $SELFTEST_OUT/$prog >\$VM_OUT/$prog.tap 2>&1; "
-	done
-	"$TOP/scripts/vm-run.sh" --kernel "$kernel" --timeout $((RUN_TIMEOUT * 2)) \
-		--log "$BUILD/vm/iommufd-$name.log" --out "$out" -- "$cmd true"
+	"$TOP/scripts/iommufd-selftests.sh" "$2" "$BUILD/vm/iommufd-$1" "$RUN_TIMEOUT"
 }
 
 # "result test-name" for every test of a kselftest TAP file.
@@ -67,7 +51,6 @@ main() {
 	[ -f "$base" ] || die "no $base: run scripts/bisect-check.sh first"
 	[ -f "$series" ] || die "no $series: run 'make kernel' first"
 	mkdir -p "$(dirname "$TAP")"
-	build_selftests
 	log "iommufd selftests on the base kernel"
 	# A report on the base is not the series' doing: the comparison
 	# below still shows whether the series changes anything.
