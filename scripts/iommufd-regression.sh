@@ -20,7 +20,7 @@ TAP=$BUILD/results/iommufd.tap
 PROGS=(iommufd iommufd_fail_nth)
 # The fixtures of the series' patch "iommufd/selftest: Test devices
 # without an IOMMU"
-NEW_TESTS='^(iommufd_noiommu|iommufd_noiommu_mixed|noiommu_fail_nth)[.]'
+NEW_TESTS='^(iommufd_noiommu|iommufd_noiommu_mixed|noiommu_fail_nth|noiommu_hugepage_fail_nth)[.]'
 RUN_TIMEOUT=${IOMMUFD_TIMEOUT:-2400}
 
 # run_on NAME BZIMAGE: every program in the VM, TAP into build/vm/iommufd-NAME.
@@ -109,7 +109,7 @@ main() {
 				esac
 			done <"$BUILD/vm/iommufd-series/$prog.new"
 			# How many injection points each fail_nth sweep covered
-			grep -E '^# [a-z_]+: [0-9]+ fault injection points swept$' \
+			grep -E '^# [a-z_.]+: [0-9]+ fault injection points swept$' \
 				"$series_tap" | sed 's/^# //' | tap_diag || true
 		done
 		} | tee "$TAP"
