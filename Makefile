@@ -10,7 +10,7 @@ SHELL := /bin/bash
 # build/kbuild/vm-7.3 (scripts/lib.sh). Unset, the 7.2 series.
 KNAME := $(if $(filter-out 7.2,$(BASE)),vm-$(BASE),vm)
 
-.PHONY: help deps tree export kernel demo check checkpatch bisect-check kunit iommufd-regression kconfig-matrix sanitizer fault-injection stress bad-input unprivileged errno-mainline bench clean
+.PHONY: help deps tree export kernel demo check checkpatch bisect-check kunit iommufd-regression kconfig-matrix modules-run sanitizer fault-injection stress bad-input unprivileged errno-mainline bench clean
 
 help:
 	@echo "make demo          build the patched kernel, boot it, drive the edu device"
@@ -22,7 +22,9 @@ help:
 	@echo "make bisect-check  build every prefix of the series with W=1"
 	@echo "make kunit         generic_pt's KUnit tests on UML (kunit.py)"
 	@echo "make iommufd-regression  iommufd's selftests on base and series (after bisect-check)"
-	@echo "make kconfig-matrix  the Kconfig matrix: x86_64 cases, IOMMU_SUPPORT=n, modules, rv32"
+	@echo "make kconfig-matrix  the Kconfig matrix: x86_64 cases, IOMMU_SUPPORT=n, modules, rv32,"
+	@echo "                   Debian's amd64 configurations"
+	@echo "make modules-run   iommufd and VFIO as modules: modprobe, core tests, rmmod, three times"
 	@echo "make sanitizer     the in-VM suite on the KASAN/kmemleak/lockdep kernel"
 	@echo "make fault-injection | stress | bad-input | unprivileged"
 	@echo "                   one program of the in-VM suite (noiommu_fail_nth, ...)"
@@ -61,6 +63,11 @@ iommufd-regression: kernel
 
 kconfig-matrix: tree
 	@scripts/kconfig-matrix.sh
+
+# The modules kernel is built by the step; the VM kernel provides the
+# UAPI headers of the test programs.
+modules-run: kernel
+	@scripts/check.sh modules
 
 # The sanitizer kernel is built by the step; the VM kernel provides the
 # UAPI headers of the test programs.

@@ -8,6 +8,9 @@
 #              (scripts/errno-compare.sh, no 7.3 kernel needed)
 #   iommu-gone run-tests.sh --suite iommu-gone in a boot of its own, with
 #              a virtio-iommu whose driver noiommu_iommu_gone unbinds
+#   modules    iommufd and VFIO built as modules, loaded with modprobe,
+#              the core of the suite, unloaded, three times
+#              (scripts/modules-run.sh)
 #   runner     the runner's self-tests (check-log.sh on synthetic logs; a
 #              guest WARN must fail vm-run.sh)
 #   kunit      generic_pt's KUnit tests on UML
@@ -55,9 +58,9 @@ PASSED=0
 FAILED=0
 SKIPPED=0
 
-STEPS="static guest iommu-gone runner kunit bisect iommufd matrix sanitizer"
+STEPS="static guest iommu-gone modules runner kunit bisect iommufd matrix sanitizer"
 # What 'make check' (and so CI) runs: a cold run stays under 60 minutes
-DEFAULT_STEPS="static guest runner kunit bisect iommufd matrix"
+DEFAULT_STEPS="static guest modules runner kunit bisect iommufd matrix"
 
 usage() {
 	echo "usage: $0 [STEP...], STEP one of: $STEPS (guest:NAME,... for some programs)" >&2
@@ -331,8 +334,24 @@ kunit_tests() {
 kconfig_matrix() {
 	step "Kconfig matrix (scripts/kconfig-matrix.sh)"
 	"$TOP/scripts/kconfig-matrix.sh" >"$RESULTS/matrix.log" 2>&1 || true
-	judge_tap kconfig-matrix "$BUILD/results/matrix.tap" 20
+	judge_tap kconfig-matrix "$BUILD/results/matrix.tap" 26
 	step_done
+}
+
+# The series built as modules (scripts/modules-run.sh): modules.tap, and
+# each program of the core, held to its own plan, in each of the three
+# rounds.
+modules_run() {
+	local rc=0 msg name count file out=$BUILD/vm/modules
+	step "modules: built as modules, modprobe, the core of the suite, rmmod, three times"
+	msg=$("$TOP/scripts/modules-run.sh" 2>&1) || rc=$?
+	step_done
+	[ "$rc" -eq 0 ] || fail "modules run: $(tail -n1 <<<"$msg")"
+	while read -r name count; do
+		file=$out/${name%/*}/tap/${name##*/}.tap
+		[ "$name" != modules ] || file=$out/tap/modules.tap
+		judge_tap "modules/$name" "$file" "$count"
+	done < <("$TOP/tests/guest/modules.sh" --list)
 }
 
 # iommufd's own selftests (mock IOMMU) give the same results on the base,
@@ -369,6 +388,7 @@ run_step() {
 	iommufd) iommufd_regression ;;
 	sanitizer) run_debug_tests ;;
 	matrix) kconfig_matrix ;;
+	modules) modules_run ;;
 	*) usage ;;
 	esac
 }
@@ -378,7 +398,7 @@ main() {
 	[ $# -gt 0 ] || read -ra steps <<<"$DEFAULT_STEPS"
 	for s in "${steps[@]}"; do
 		[[ " $STEPS " == *" ${s%%:*} "* ]] || usage
-		case "$s" in guest*|iommu-gone|sanitizer) vm_tests=1 ;; esac
+		case "$s" in guest*|iommu-gone|sanitizer|modules) vm_tests=1 ;; esac
 	done
 	rm -f "$BUILD"/results/*.tap
 	[ "$vm_tests" = 0 ] || build_tests

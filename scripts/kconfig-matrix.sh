@@ -6,7 +6,9 @@
 # matrix says, drivers/iommu/ and drivers/vfio/ build with W=1 with no
 # warning the base kernel does not give for the same case, and the cases
 # marked "link" build completely (vmlinux, and modules with modpost).
-# Prints TAP and writes it to build/results/matrix.tap.
+# Then Debian's three amd64 configurations with what a distribution
+# builder adds (scripts/kconfig-debian.sh, cases debian-FLAVOUR, two
+# results each). Prints TAP and writes it to build/results/matrix.tap.
 #
 # The cases of one architecture share a build directory, in an order that
 # changes few options from one to the next: kbuild then recompiles only
@@ -18,6 +20,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=debian-config.conf
+. "$TOP/debian-config.conf"
 
 TAP=$BUILD/results/matrix.tap
 MATRIX=$BUILD/kbuild/matrix
@@ -177,6 +181,26 @@ selected_cases() {
 	done <<<"$CASES"
 }
 
+# Debian's configurations of the selected cases debian-FLAVOUR (all
+# without CASE arguments), at the series' HEAD: kconfig-debian.sh's TAP
+# lines, or one failure if it fails as a whole.
+debian_cases() {
+	local f want=() msg
+	for f in $DEBCONFIG_FLAVOURS; do
+		if [ $# -eq 0 ] || [[ " $* " == *" debian-$f "* ]]; then
+			want+=("$f")
+		fi
+	done
+	[ ${#want[@]} -gt 0 ] || return 0
+	log "matrix: Debian's configurations: ${want[*]}"
+	if ! msg=$("$TOP/scripts/kconfig-debian.sh" "${want[@]}"); then
+		grep -E '^(not )?ok - ' <<<"$msg" || true
+		echo "not ok - debian: scripts/kconfig-debian.sh failed"
+		return
+	fi
+	echo "$msg"
+}
+
 restore_tree() {
 	git -C "$TREE" checkout -q "$BRANCH"
 }
@@ -205,6 +229,7 @@ main() {
 			# shellcheck disable=SC2086 # settings are words
 			check_case "$name" "$arch" "$vfio" "$iommufd" "$what" $settings
 		done
+		debian_cases "$@"
 		if need_base; then
 			trap restore_tree EXIT
 			git -C "$TREE" checkout -q --detach base

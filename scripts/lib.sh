@@ -114,3 +114,66 @@ build_uapi_program() {
 	log "building $1"
 	gcc -O2 -g -Wall -Wextra -Werror -isystem "$khdr" -o "$2" "$TOP/$1"
 }
+
+# --- Debian's archive with a private apt state (scripts/fetch-*.sh) ---
+# The suites and mirror of base.conf; the system's apt configuration is
+# never touched.
+APTDIR=$CACHE/apt
+
+apt_private() {
+	local tool=$1
+	shift
+	"$tool" -o Dir::Etc::SourceList="$APTDIR/sources.list" \
+		-o Dir::Etc::SourceParts=/dev/null \
+		-o Dir::State="$APTDIR/state" \
+		-o Dir::State::Lists="$APTDIR/lists" \
+		-o Dir::State::status="$APTDIR/state/status" \
+		-o Dir::Cache="$APTDIR/cache" \
+		-o APT::Sandbox::User=root \
+		-o Debug::NoLocking=1 "$@"
+}
+
+setup_private_apt() {
+	local s
+	mkdir -p "$APTDIR"/{state,lists/partial,cache/archives/partial}
+	touch "$APTDIR/state/status"
+	: >"$APTDIR/sources.list"
+	for s in $BASE_SUITES; do
+		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $BASE_MIRROR $s main" \
+			>>"$APTDIR/sources.list"
+	done
+	retry apt_private apt-get -qq update ||
+		die "cannot read the package lists of $BASE_MIRROR ($BASE_SUITES)"
+}
+
+# pick_version PACKAGE PINNED CONF: echo the version to download, the
+# pinned one (of file CONF) if the archive still has it, else the newest
+# one, with a warning naming both.
+pick_version() {
+	local pkg=$1 pinned=$2 conf=$3 versions newest
+	versions=$(apt_private apt-cache madison "$pkg" | awk '{print $3}')
+	[ -n "$versions" ] || die "no $pkg in $BASE_SUITES of $BASE_MIRROR"
+	if grep -qxF "$pinned" <<<"$versions"; then
+		echo "$pinned"
+		return
+	fi
+	newest=$(sort -V <<<"$versions" | tail -n1)
+	warn "pinned $pkg $pinned left the archive; using $newest instead (update $conf)"
+	echo "$newest"
+}
+
+# download_deb PACKAGE VERSION PINNED SHA256 DEB: download PACKAGE=VERSION
+# as DEB (apt's file name); the pinned version must have the pinned sha256.
+download_deb() {
+	local pkg=$1 ver=$2 pinned=$3 want=$4 deb=$5 sum
+	(cd "$(dirname "$deb")" && retry apt_private apt-get -qq download "$pkg=$ver") ||
+		die "apt-get download $pkg=$ver failed"
+	[ -f "$deb" ] || die "download produced no $deb"
+	if [ "$ver" = "$pinned" ]; then
+		sum=$(sha256sum "$deb" | cut -d' ' -f1)
+		if [ "$sum" != "$want" ]; then
+			rm -f "$deb"
+			die "sha256 of $pkg $ver is $sum, the pin is $want"
+		fi
+	fi
+}
