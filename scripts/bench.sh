@@ -14,7 +14,7 @@
 # In the guest, vm-run.sh runs this script again with --guest.
 # env: BENCH_TIMEOUT (VM run, default 1800 s), BENCH_MEM (guest MB, default
 #      6144), BENCH_KERNEL (bzImage to boot, default the VM kernel's; e.g. a
-#      saved copy of an older build, to compare), V=1 (show the console)
+#      saved copy of an older build, to compare), VM_VERBOSE=1 (show the console)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -8,7 +8,7 @@
 #   --corrupt-pa  negative test: the driver programs the device with wrong
 #                 physical addresses, so verification must fail (exit 1)
 # In the guest, vm-run.sh runs this script again with --guest.
-# env: DEMO_TIMEOUT (VM run, default 600 s), V=1 (show the console)
+# env: DEMO_TIMEOUT (VM run, default 600 s), VM_VERBOSE=1 (show the console)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"

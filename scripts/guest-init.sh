@@ -1,10 +1,12 @@
 #!/bin/bash
 # PID 1 of the test VM booted by scripts/vm-run.sh, run from the host's
 # root filesystem shared read-only over 9p. Mounts what the tests need,
-# runs the command from $VM_OUT/cmd as root in $VM_TOP, writes its exit
-# status to $VM_OUT/status and powers the guest off.
+# runs the command from $VM_OUT/cmd (with VM_SHELL=1: an interactive
+# shell on the console) as root in $VM_TOP, writes its exit status to
+# $VM_OUT/status and powers the guest off.
 #
 # usage: (kernel cmdline) init=/path/to/scripts/guest-init.sh VM_OUT=DIR VM_TOP=DIR
+#            [VM_SHELL=0|1]
 set -euo pipefail
 
 BUSYBOX=/bin/busybox
@@ -12,7 +14,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/tmp TERM=dumb LANG=C.UTF-8
 
 usage() {
-	echo "usage: init=$0 VM_OUT=DIR VM_TOP=DIR on the kernel cmdline (see scripts/vm-run.sh)" >&2
+	echo "usage: init=$0 VM_OUT=DIR VM_TOP=DIR [VM_SHELL=0|1] on the kernel cmdline (see scripts/vm-run.sh)" >&2
 	exit 2
 }
 
@@ -52,6 +54,11 @@ mount_filesystems() {
 	"$BUSYBOX" mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmout "$VM_OUT"
 }
 
+write_status() {
+	echo "$1" >"$VM_OUT/status.tmp"
+	mv "$VM_OUT/status.tmp" "$VM_OUT/status"
+}
+
 run_command() {
 	local cmd rc=0
 	cmd=$(cat "$VM_OUT/cmd")
@@ -59,8 +66,27 @@ run_command() {
 	echo "=== vm-run: command start: $cmd ==="
 	VM_OUT=$VM_OUT /bin/sh -c "$cmd" </dev/null || rc=$?
 	echo "=== vm-run: command exit status $rc ==="
-	echo "$rc" >"$VM_OUT/status.tmp"
-	mv "$VM_OUT/status.tmp" "$VM_OUT/status"
+	write_status "$rc"
+}
+
+# vm-run.sh --shell: bash on the console, in a session of its own with
+# the console as its controlling terminal (job control, Ctrl-C).
+run_shell() {
+	local rc=0 tty
+	cd "$VM_TOP"
+	tty=/dev/$(sed 's/.* //' /sys/class/tty/console/active)
+	# The host terminal's size, when it is one (vm-run.sh).
+	[ -z "${VM_ROWS:-}" ] || stty -F "$tty" rows "$VM_ROWS" cols "$VM_COLS" || true
+	echo "=== vm-run: shell start (exit to power off) ==="
+	# The session's leader waits for the shell and drains the console
+	# (stty sets the mode with TCSADRAIN) before it exits, which hangs
+	# the console up and drops the output it has not sent yet.
+	# shellcheck disable=SC2016 # expanded by that bash
+	TERM=${VM_TERM:-dumb} VM_OUT=$VM_OUT setsid --ctty --wait /bin/bash -c \
+		'trap "" TTOU; PS1="vm:\w# " /bin/bash --norc -i; rc=$?; stty sane; exit $rc' \
+		<>"$tty" >&0 2>&0 || rc=$?
+	echo "=== vm-run: shell exit status $rc ==="
+	write_status "$rc"
 }
 
 main() {
@@ -69,7 +95,11 @@ main() {
 	[ -n "${VM_TOP:-}" ] || usage
 	trap power_off EXIT
 	mount_filesystems
-	run_command
+	if [ "${VM_SHELL:-0}" = 1 ]; then
+		run_shell
+	else
+		run_command
+	fi
 }
 
 main "$@"

@@ -9,13 +9,22 @@
 # dies before the command ends, or a kernel report in the console log
 # (scripts/check-log.sh) fails the run with one line.
 #
-# usage: scripts/vm-run.sh [--kernel BZIMAGE] [--timeout SECS] [--log FILE]
-#            [--out DIR] [--mem MB] [--hugepages N] [--append "CMDLINE"]
-#            [--iommu none|virtio] -- COMMAND...
+# usage: scripts/vm-run.sh [OPTION...] -- COMMAND...
+#        scripts/vm-run.sh [OPTION...] --shell
+# OPTION: [--kernel BZIMAGE] [--timeout SECS] [--log FILE] [--out DIR]
+#         [--mem MB] [--hugepages N] [--append "CMDLINE"] [--iommu none|virtio]
+#   COMMAND         one argument is a shell command line ('ls /dev/vfio &&
+#                   ...'); several are one command and its arguments, each
+#                   passed as it is (quotes, spaces)
+#   --shell         an interactive root shell on the serial console, in the
+#                   terminal's stdin/stdout, with the same devices; the
+#                   guest powers off when it exits, with its status. No
+#                   timeout unless --timeout is given.
 #   --iommu virtio  adds a virtio-iommu that translates the edu device
 #                   only (see iommu_config); the default, none, has no IOMMU.
-# env: V=1 also shows the console on the terminal; ACCEL=kvm|tcg skips
-#      the KVM probe.
+# env: VM_MEM (MB, default 2048) and VM_HUGEPAGES (2M pages, default 64),
+#      which --mem and --hugepages override; VM_VERBOSE=1 also shows the
+#      console on the terminal; VM_ACCEL=kvm|tcg skips the KVM probe.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -26,21 +35,31 @@ MACHINE=q35
 CPU=max
 SMP=2
 KERNEL=$BUILD/kbuild/vm/arch/x86/boot/bzImage
-TIMEOUT=300
+TIMEOUT=""
 LOG=$BUILD/vm/console.log
 OUT=$BUILD/vm/out
-MEM=${MEM:-2048}
-HUGEPAGES=${HUGEPAGES:-64}
+MEM=${VM_MEM:-2048}
+HUGEPAGES=${VM_HUGEPAGES:-64}
 APPEND=""
 IOMMU=none
+SHELL_MODE=0
 KVM_PROBE_CACHE=$BUILD/vm/kvm-probe
 KVM_PROBE_TIMEOUT=20
 
 usage() {
 	echo "usage: $0 [--kernel BZIMAGE] [--timeout SECS] [--log FILE] [--out DIR]" \
 		"[--mem MB] [--hugepages N] [--append \"CMDLINE\"] [--iommu none|virtio]" \
-		"-- COMMAND..." >&2
+		"-- COMMAND... | --shell" >&2
 	exit 2
+}
+
+# Quote "$@" for the guest's /bin/sh (POSIX single quotes, no bashisms).
+sh_quote() {
+	local arg out="" q="'\\''"
+	for arg in "$@"; do
+		out+="'${arg//\'/$q}' "
+	done
+	echo "${out% }"
 }
 
 parse_args() {
@@ -54,15 +73,29 @@ parse_args() {
 		--hugepages) HUGEPAGES=${2:?}; shift 2 ;;
 		--append) APPEND=${2?}; shift 2 ;;
 		--iommu) IOMMU=${2:?}; shift 2 ;;
+		--shell) SHELL_MODE=1; shift ;;
 		--) shift; break ;;
 		*) usage ;;
 		esac
 	done
-	[ $# -gt 0 ] || usage
-	COMMAND="$*"
+	if [ "$SHELL_MODE" = 1 ]; then
+		[ $# -eq 0 ] || die "--shell takes no COMMAND: type it in the shell"
+		COMMAND=""
+		TIMEOUT=${TIMEOUT:-0}
+	else
+		[ $# -gt 0 ] || usage
+		# One argument is a command line, as sh -c takes it; several
+		# are quoted one by one, so that they reach the guest unchanged.
+		if [ $# -eq 1 ]; then
+			COMMAND=$1
+		else
+			COMMAND=$(sh_quote "$@")
+		fi
+		TIMEOUT=${TIMEOUT:-300}
+	fi
 	[[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "--timeout wants seconds, got '$TIMEOUT'"
-	[[ "$MEM" =~ ^[0-9]+$ ]] || die "--mem wants MB, got '$MEM'"
-	[[ "$HUGEPAGES" =~ ^[0-9]+$ ]] || die "--hugepages wants a count, got '$HUGEPAGES'"
+	[[ "$MEM" =~ ^[0-9]+$ ]] || die "--mem (or VM_MEM) wants MB, got '$MEM'"
+	[[ "$HUGEPAGES" =~ ^[0-9]+$ ]] || die "--hugepages (or VM_HUGEPAGES) wants a count, got '$HUGEPAGES'"
 	case "$IOMMU" in none | virtio) ;; *) die "--iommu wants none or virtio, got '$IOMMU'" ;; esac
 }
 
@@ -91,9 +124,12 @@ prepare_out() {
 # KVM only if /dev/kvm is usable and a short probe boot finishes; the
 # verdict is cached, since a hanging KVM costs the whole probe timeout.
 choose_accel() {
-	if [ -n "${ACCEL:-}" ]; then
-		return 0
-	fi
+	ACCEL=${VM_ACCEL:-}
+	case "$ACCEL" in
+	kvm | tcg) return 0 ;;
+	"") ;;
+	*) die "VM_ACCEL wants kvm or tcg, got '$ACCEL'" ;;
+	esac
 	ACCEL=tcg
 	if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
 		return 0
@@ -103,7 +139,7 @@ choose_accel() {
 		return 0
 	fi
 	log "probing KVM with a ${KVM_PROBE_TIMEOUT}s boot"
-	if ACCEL=kvm "$0" --kernel "$KERNEL" --timeout "$KVM_PROBE_TIMEOUT" \
+	if VM_ACCEL=kvm "$0" --kernel "$KERNEL" --timeout "$KVM_PROBE_TIMEOUT" \
 		--log "$BUILD/vm/kvm-probe.log" --out "$BUILD/vm/kvm-probe.out" \
 		-- true >/dev/null 2>&1; then
 		ACCEL=kvm
@@ -123,7 +159,17 @@ cmdline() {
 		"init=$TOP/scripts/guest-init.sh" \
 		"vfio.enable_unsafe_noiommu_mode=1" \
 		"hugepagesz=2M hugepages=$HUGEPAGES panic=-1" \
-		"VM_OUT=$OUT VM_TOP=$TOP $APPEND"
+		"VM_OUT=$OUT VM_TOP=$TOP VM_SHELL=$SHELL_MODE $TERMINAL $APPEND"
+}
+
+# --shell on a terminal: its type and size for the guest's shell, in
+# TERMINAL (cmdline() runs in a subshell, whose stdout is no terminal).
+shell_terminal() {
+	local size
+	TERMINAL=""
+	[ "$SHELL_MODE" = 1 ] && [ -t 0 ] && [ -t 1 ] || return 0
+	size=$(stty size 2>/dev/null) || size=""
+	TERMINAL="VM_TERM=${TERM:-vt100}${size:+ VM_ROWS=${size% *} VM_COLS=${size#* }}"
 }
 
 # Two NUMA nodes, one CPU and half the memory each, so that move_pages(2)
@@ -164,25 +210,64 @@ iommu_config() {
 	esac
 }
 
-# Run QEMU under timeout(1). Sets QEMU_RC (124: timed out).
-boot() {
-	local tailpid="" numa
+# QEMU's command line, serial console aside.
+qemu_args() {
+	local numa
 	read -ra numa <<<"$(numa_args)"
 	iommu_config
-	if [ "${V:-0}" = 1 ]; then
+	shell_terminal
+	QEMU_ARGS=(-machine "$MACHINE,accel=$ACCEL$MACHINE_OPTS" -cpu "$CPU" -m "$MEM" "${numa[@]}"
+		-nographic -no-reboot -monitor none
+		-kernel "$KERNEL" -append "$(cmdline)"
+		-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+		-virtfs "local,path=$OUT,mount_tag=vmout,security_model=none"
+		"${EDU[@]}"
+		-netdev "user,id=n0,restrict=on" -device "e1000,netdev=n0,romfile="
+		"${LAST_DEVICES[@]}")
+}
+
+# --shell with stdin not a terminal (a script piped in): hold it until
+# the guest's shell has the console open, since what the UART receives
+# before is lost, then send it and an "exit", which ends the shell if the
+# script did not.
+shell_input() {
+	until grep -qs '^=== vm-run: shell start' "$LOG"; do
+		sleep 0.5
+	done
+	cat
+	printf '\nexit\n'
+}
+
+# Run QEMU under timeout(1). Sets QEMU_RC (124: timed out).
+boot() {
+	local tailpid="" input feeder
+	qemu_args
+	QEMU_RC=0
+	if [ "$SHELL_MODE" = 1 ]; then
+		# The console on the terminal, also logged for check-log.sh;
+		# Ctrl-C goes to the guest, Ctrl-A x quits QEMU. --foreground
+		# lets QEMU read the terminal (timeout 0: none).
+		QEMU_ARGS+=(-chardev "stdio,id=console,mux=on,signal=off,logfile=$LOG"
+			-serial chardev:console)
+		if [ -t 0 ]; then
+			timeout --foreground -k 5 "$TIMEOUT" "$QEMU" "${QEMU_ARGS[@]}" \
+				2>"$QEMU_ERR" || QEMU_RC=$?
+		else
+			exec {input}< <(shell_input)
+			feeder=$!
+			timeout -k 5 "$TIMEOUT" "$QEMU" "${QEMU_ARGS[@]}" \
+				<&"$input" 2>"$QEMU_ERR" || QEMU_RC=$?
+			exec {input}<&-
+			kill "$feeder" 2>/dev/null || true
+		fi
+		return 0
+	fi
+	if [ "${VM_VERBOSE:-0}" = 1 ]; then
 		tail -n +1 -f "$LOG" &
 		tailpid=$!
 	fi
-	QEMU_RC=0
-	timeout -k 5 "$TIMEOUT" "$QEMU" \
-		-machine "$MACHINE,accel=$ACCEL$MACHINE_OPTS" -cpu "$CPU" -m "$MEM" "${numa[@]}" \
-		-nographic -no-reboot -monitor none -serial "file:$LOG" \
-		-kernel "$KERNEL" -append "$(cmdline)" \
-		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-		-virtfs "local,path=$OUT,mount_tag=vmout,security_model=none" \
-		"${EDU[@]}" \
-		-netdev user,id=n0,restrict=on -device e1000,netdev=n0,romfile= \
-		"${LAST_DEVICES[@]}" </dev/null >"$QEMU_ERR" 2>&1 || QEMU_RC=$?
+	timeout -k 5 "$TIMEOUT" "$QEMU" "${QEMU_ARGS[@]}" -serial "file:$LOG" \
+		</dev/null >"$QEMU_ERR" 2>&1 || QEMU_RC=$?
 	if [ -n "$tailpid" ]; then
 		sleep 0.2
 		kill "$tailpid" 2>/dev/null || true
@@ -193,7 +278,8 @@ boot() {
 # Turn the boot into vm-run.sh's verdict: a kernel report first (it is
 # the most specific), then timeout, QEMU failure, missing status.
 verdict() {
-	local report status
+	local report status what=command
+	[ "$SHELL_MODE" = 0 ] || what=shell
 	report=$("$TOP/scripts/check-log.sh" "$LOG" 2>&1) || die "${report#error: }"
 	case "$QEMU_RC" in 124 | 137)
 		die "guest timed out after ${TIMEOUT}s, QEMU killed (see $LOG; raise --timeout if it was only slow)" ;;
@@ -204,7 +290,7 @@ verdict() {
 		die "guest died before the command finished: no $OUT/status (see $LOG)"
 	status=$(cat "$OUT/status")
 	[[ "$status" =~ ^[0-9]+$ ]] || die "bad exit status '$status' in $OUT/status (see $LOG)"
-	[ "$status" -eq 0 ] || warn "guest command exited $status (see $LOG)"
+	[ "$status" -eq 0 ] || warn "guest $what exited $status (see $LOG)"
 	exit "$status"
 }
 
@@ -216,7 +302,7 @@ main() {
 	prepare_out
 	local start=$SECONDS
 	boot
-	[ "${V:-0}" = 1 ] && log "VM ran $((SECONDS - start))s ($ACCEL)"
+	[ "${VM_VERBOSE:-0}" = 1 ] && log "VM ran $((SECONDS - start))s ($ACCEL)"
 	verdict
 }
 
