@@ -34,8 +34,11 @@ help:
 	@echo "make bench         time GET_PA against /proc/self/pagemap in the VM (table: build/bench.md)"
 	@echo "make clean         remove build/ (not the download cache)"
 
+# FORCE=1 (make tree FORCE=1) drops unexported work of the tree: taken
+# from make's command line only, as kbuild takes V and W, never from an
+# environment that happens to hold a FORCE.
 tree:
-	@scripts/tree.sh
+	@scripts/tree.sh $(if $(filter command line,$(origin FORCE)),$(if $(filter 1,$(FORCE)),--force))
 
 export:
 	@scripts/export.sh

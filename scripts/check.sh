@@ -25,13 +25,16 @@
 # crash, kernel report or missing result.
 #
 # usage: scripts/check.sh [STEP...]
-# env: CHECK_TIMEOUT (guest test run, default 900 s), V=1 (show console)
+# env: NOIOMMU_CHECK_TIMEOUT (guest test run, default 900 s),
+#      NOIOMMU_SELFTEST_TIMEOUT (runner self-test boot, default 180 s),
+#      NOIOMMU_DEBUG_TIMEOUT (sanitizer run, default 2400 s), VM_VERBOSE=1
+#      (show the console; scripts/vm-run.sh)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-CHECK_TIMEOUT=${CHECK_TIMEOUT:-900}
-SELFTEST_TIMEOUT=${SELFTEST_TIMEOUT:-180}
+CHECK_TIMEOUT=${NOIOMMU_CHECK_TIMEOUT:-900}
+SELFTEST_TIMEOUT=${NOIOMMU_SELFTEST_TIMEOUT:-180}
 RESULTS=$BUILD/check
 GUEST_OUT=$BUILD/vm/check
 GUEST_LOG=$BUILD/vm/check.log
@@ -43,7 +46,7 @@ GUEST_APPEND="hugepagesz=1G hugepages=1"
 # binds a device behind it only with allow_unsafe_interrupts.
 IOMMU_GONE_OUT=$BUILD/vm/iommu-gone
 IOMMU_GONE_APPEND="iommufd.allow_unsafe_interrupts=1"
-DEBUG_TIMEOUT=${DEBUG_TIMEOUT:-2400}
+DEBUG_TIMEOUT=${NOIOMMU_DEBUG_TIMEOUT:-2400}
 DEBUG_OUT=$BUILD/vm/debug
 DEBUG_LOG=$BUILD/vm/debug.log
 # The sanitizer kernel is about 5 times slower: the harness's per-test
@@ -215,7 +218,7 @@ run_iommu_gone_tests() {
 	local kernel=${1:-$BUILD/kbuild/vm/arch/x86/boot/bzImage} prefix=${2:-}
 	local out=$IOMMU_GONE_OUT${prefix:+-debug} rc=0 msg name
 	local cmd="tests/guest/run-tests.sh --suite iommu-gone"
-	[ -z "$prefix" ] || cmd="TEST_TIMEOUT=900 NOIOMMU_TIMEOUT_SCALE=$DEBUG_TIMEOUT_SCALE $cmd"
+	[ -z "$prefix" ] || cmd="NOIOMMU_TEST_TIMEOUT=900 NOIOMMU_TIMEOUT_SCALE=$DEBUG_TIMEOUT_SCALE $cmd"
 	step "booting ${prefix:+the sanitizer kernel }with a virtio-iommu for run-tests.sh --suite iommu-gone"
 	msg=$("$TOP/scripts/vm-run.sh" --kernel "$kernel" --timeout "$CHECK_TIMEOUT" \
 		--log "$out.log" --out "$out" --iommu virtio \
@@ -246,7 +249,7 @@ run_debug_tests() {
 	msg=$("$TOP/scripts/vm-run.sh" --kernel "$kernel" \
 		--timeout "$DEBUG_TIMEOUT" --log "$DEBUG_LOG" --out "$DEBUG_OUT" \
 		"${GUEST_MEM[@]}" --append "$GUEST_APPEND" \
-		-- "FAULT_REJECT='$reject' TEST_TIMEOUT=900 NOIOMMU_TIMEOUT_SCALE=$DEBUG_TIMEOUT_SCALE tests/guest/run-tests.sh --kmemleak" 2>&1) || rc=$?
+		-- "FAULT_REJECT='$reject' NOIOMMU_TEST_TIMEOUT=900 NOIOMMU_TIMEOUT_SCALE=$DEBUG_TIMEOUT_SCALE tests/guest/run-tests.sh --kmemleak" 2>&1) || rc=$?
 	step_done
 	[ "$rc" -eq 0 ] || fail "sanitizer kernel run: $(tail -n1 <<<"$msg")"
 	while read -r name; do

@@ -9,10 +9,10 @@
 # of make check with it, if there is one (scripts/errno-compare.sh).
 #
 # The kernel build is serialised with every other kernel build on the
-# machine through flock(1) on $KBUILD_LOCK (default /tmp/kbuild.lock).
+# machine through flock(1) on $NOIOMMU_KBUILD_LOCK (default /tmp/kbuild.lock).
 #
 # usage: scripts/errno-mainline.sh     (make errno-mainline)
-# env: KBUILD_LOCK, ERRNO_TIMEOUT (guest run, default 600 s)
+# env: NOIOMMU_KBUILD_LOCK, ERRNO_TIMEOUT (guest run, default 600 s)
 set -euo pipefail
 # The 7.3 base for this script and the ones it runs (tree.sh, build-kernel.sh)
 export BASE=7.3
@@ -25,7 +25,7 @@ OUT=$BUILD/vm/errno-mainline
 LOG=$BUILD/vm/errno-mainline.log
 REFERENCE=$TOP/tests/guest/noiommu_errno.mainline-7.3
 SERIES_TAP=$BUILD/vm/check/tap/noiommu_errno.tap
-KBUILD_LOCK=${KBUILD_LOCK:-/tmp/kbuild.lock}
+KBUILD_LOCK=${NOIOMMU_KBUILD_LOCK:-/tmp/kbuild.lock}
 ERRNO_TIMEOUT=${ERRNO_TIMEOUT:-600}
 GUEST_CMD="tests/guest/run-tests.sh --only noiommu_errno"
 

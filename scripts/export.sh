@@ -7,12 +7,13 @@
 # without a diff. With BASE=X (scripts/lib.sh): build/linux-X into
 # patches-X/, whose cover letter is patches-X/cover-letter.txt.
 #
-# usage: [BASE=X] scripts/export.sh
+# usage: [BASE=X] scripts/export.sh [DIR]
+#   DIR  write the patches there instead (scripts/tree.sh compares them)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-PATCHDIR=${PATCHDIR:-$PATCHES}
+PATCHDIR=${1:-$PATCHES}
 
 # 0000-cover-letter.patch, dated like the last patch so that an unchanged
 # tree exports the same bytes.

@@ -2,7 +2,8 @@
 # Common helpers for the noiommu-cdev tooling. Source, do not execute.
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=${BUILD:-$TOP/build}
+# NOIOMMU_BUILD, NOIOMMU_TREE: other build/ and build/linux directories.
+BUILD=${NOIOMMU_BUILD:-$TOP/build}
 # Downloads live outside the repository so that a new clone reuses them.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 CACHE=${NOIOMMU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/noiommu-cdev}
@@ -15,7 +16,7 @@ CACHE=${NOIOMMU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/noiommu-cdev}
 case "${BASE:-}" in
 "" | 7.2)
 	BASE_CONF=$TOP/base.conf
-	TREE=${TREE:-$BUILD/linux}
+	TREE=${NOIOMMU_TREE:-$BUILD/linux}
 	PATCHES=$TOP/patches
 	;;
 *[!0-9.]* | .* | *.)
@@ -24,7 +25,7 @@ case "${BASE:-}" in
 	;;
 *)
 	BASE_CONF=$TOP/base-$BASE.conf
-	TREE=${TREE:-$BUILD/linux-$BASE}
+	TREE=${NOIOMMU_TREE:-$BUILD/linux-$BASE}
 	PATCHES=$TOP/patches-$BASE
 	;;
 esac

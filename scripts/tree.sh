@@ -6,11 +6,14 @@
 # which may be absent (the tree is then the base alone).
 #
 # usage: [BASE=X] scripts/tree.sh [--force]
+#   --force  drop work of the tree that patches/ does not hold (make tree
+#            FORCE=1; not read from the environment, where a stray FORCE
+#            would silently drop it)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-FORCE=${FORCE:-0}
+FORCE=0
 [ "${1:-}" = --force ] && FORCE=1
 # build/linux (or build/linux-X) and patches/ (or patches-X/), for messages
 TREE_NAME=${TREE#"$TOP"/}
@@ -61,7 +64,7 @@ check_exported() {
 	git_tree diff --quiet HEAD ||
 		die "$TREE_NAME has uncommitted changes: commit them and 'make export', or 'make tree FORCE=1' to drop them"
 	tmp=$(mktemp -d)
-	PATCHDIR=$tmp "$TOP/scripts/export.sh" >/dev/null 2>&1
+	"$TOP/scripts/export.sh" "$tmp" >/dev/null 2>&1
 	[ -f "$PATCHES/series" ] && mapfile -t series < <(grep -v '^#' "$PATCHES/series")
 	while read -r p; do
 		[ -n "$p" ] || continue

@@ -4,8 +4,9 @@
 # in $VM_OUT/tap/NAME.tap (plus a "# exit status N" line). Always exits
 # 0: the host side judges the TAP files.
 #
-# usage: [FAULT_REJECT="START END"] tests/guest/run-tests.sh [--list]
-#          [--kmemleak] [--only NAME[,NAME...]] [--suite main|iommu-gone]
+# usage: [FAULT_REJECT="START END"] [NOIOMMU_TEST_TIMEOUT=SECS]
+#          tests/guest/run-tests.sh [--list] [--kmemleak]
+#          [--only NAME[,NAME...]] [--suite main|iommu-gone]
 #   --list      print the name of each test program and exit (host side);
 #               each prints its own TAP plan ("1..N"), which the host
 #               side holds its results to
@@ -57,7 +58,8 @@ VFIO_DRIVER_ARGS="-T memcpy_from_unmapped_iova -T memcpy_to_unmapped_iova -T mix
 VFIO_DEVICE_ARGS="-T reset -V msix"
 VFIO_DMA_ARGS="-v iommufd_anonymous -v iommufd_anonymous_hugetlb_2mb -v iommufd_anonymous_hugetlb_1gb -v iommufd"
 BINS="$TOP/build/tests $TOP/build/selftests/vfio $TOP/tests/guest"
-TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+# Each program's limit (NOIOMMU_TEST_TIMEOUT, default 300 s).
+TEST_TIMEOUT=${NOIOMMU_TEST_TIMEOUT:-300}
 
 # Programs that need a boot of their own, with a virtio-iommu whose driver
 # they unbind (scripts/check.sh boots it with vm-run.sh --iommu virtio and
