@@ -21,7 +21,7 @@ help:
 	@echo "make checkpatch    checkpatch --strict and kernel-doc on the series"
 	@echo "make bisect-check  build every prefix of the series with W=1"
 	@echo "make kunit         generic_pt's KUnit tests on UML (kunit.py)"
-	@echo "make iommufd-regression  iommufd's selftests on base and series (after bisect-check)"
+	@echo "make iommufd-regression  iommufd's selftests on base and series (builds the base with bisect-check if needed)"
 	@echo "make kconfig-matrix  the Kconfig matrix: x86_64 cases, IOMMU_SUPPORT=n, modules, rv32,"
 	@echo "                   Debian's amd64 configurations"
 	@echo "make modules-run   iommufd and VFIO as modules: modprobe, core tests, rmmod, three times"
@@ -61,8 +61,17 @@ bisect-check: tree
 kunit: tree
 	@scripts/kunit.sh
 
-iommufd-regression: kernel
+# The comparison boots the base kernel too, which bisect-check keeps when
+# it builds the base (build/kbuild/base-bzImage): made here if missing.
+BUILD_ROOT := $(or $(NOIOMMU_BUILD),$(CURDIR)/build)
+BASE_IMAGE := $(BUILD_ROOT)/kbuild/base-bzImage
+
+iommufd-regression: kernel $(BASE_IMAGE)
 	@scripts/iommufd-regression.sh
+
+$(BASE_IMAGE): | tree
+	@scripts/bisect-check.sh >/dev/null || test -f $@ || \
+		{ echo "error: bisect-check did not build the base kernel (see $(BUILD_ROOT)/results/bisect.tap)" >&2; exit 1; }
 
 kconfig-matrix: tree
 	@scripts/kconfig-matrix.sh
