@@ -3,8 +3,9 @@
 # run by scripts/modules-run.sh through scripts/vm-run.sh. Three rounds
 # of:
 #   - modprobe vfio enable_unsafe_noiommu_mode=1, then modprobe vfio-pci,
-#     as a user loads them: modprobe brings in iommufd, vfio,
-#     vfio-pci-core, vfio-pci (and what they ask for, vfio_iommu_type1);
+#     as a user loads them: modprobe brings in iommu_amdv1 (the generic_pt
+#     format), iommufd, vfio, vfio-pci-core, vfio-pci (and what they ask
+#     for, vfio_iommu_type1, irqbypass);
 #   - the core of the in-VM suite, tests/guest/run-tests.sh --only CORE,
 #     with its TAP files in $VM_OUT/roundN/tap/;
 #   - every module the round loaded removed with rmmod, the last loaded
@@ -30,8 +31,9 @@ ROUNDS=3
 # vfio_pci_driver_test (real DMA through the edu driver) and
 # noiommu_pinning (DMA lands where GET_PA said)
 CORE=legacy_group,vfio_iommufd_noiommu_test,vfio_pci_driver_test,noiommu_pinning
-# What modprobe must have loaded
-WANT="iommufd vfio vfio_pci_core vfio_pci"
+# What modprobe must have loaded: iommufd, and the generic_pt format of
+# its no-IOMMU domain, VFIO, vfio-pci
+WANT="iommu_amdv1 iommufd vfio vfio_pci_core vfio_pci"
 # Results of modules.tap: one before the rounds, three per round
 COUNT=$((1 + 3 * ROUNDS))
 
