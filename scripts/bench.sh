@@ -43,7 +43,6 @@ usage() {
 # $VM_OUT/bench.md, its output (errors included) to $VM_OUT/report.txt.
 guest_main() {
 	local bdf
-	[ -n "${VM_OUT:-}" ] || die "--guest is for the VM: run $0 without it"
 	# shellcheck source-path=SCRIPTDIR source=../tests/guest/lib.sh
 	. "$TOP/tests/guest/lib.sh"
 	{
@@ -77,16 +76,14 @@ host_main() {
 	echo "$TABLE"
 }
 
-main() {
-	local args=()
+# -r REPS and -s MIB, each with its value, and nothing else
+host_args() {
 	while [ $# -gt 0 ]; do
 		case "$1" in
-		--guest) shift; guest_main "$@"; return ;;
-		-r | -s) [ $# -ge 2 ] || usage; args+=("$1" "$2"); shift 2 ;;
+		-r | -s) [ $# -ge 2 ] || usage; shift 2 ;;
 		*) usage ;;
 		esac
 	done
-	host_main "${args[@]}"
 }
 
-main "$@"
+vm_script_main "$@"

@@ -1,13 +1,14 @@
 #!/bin/bash
 # Build every prefix of the series (base, base+1, ... base+N): the kernel
-# (bzImage, drivers/iommu/ and drivers/vfio/ with W=1) and the vfio
-# selftests. Fail, naming the patch, if a prefix does not build or gives a
-# W=1 warning the base does not. Prints TAP and writes it to
-# build/results/bisect.tap. The base's bzImage is kept as
-# build/kbuild/base-bzImage.
+# (bzImage; drivers/iommu/ and drivers/vfio/, where the series' C code
+# is, with W=1) and the vfio selftests. Fail, naming the patch, if a
+# prefix does not build or gives a warning the base does not. Prints TAP
+# and writes it to build/results/bisect.tap. The base's bzImage is kept
+# as build/kbuild/base-bzImage.
 #
 # The kernel is built in the VM kernel's build directory (same
-# configuration and flags), so that going from the series to the base and
+# configuration and flags: scripts/build-kernel.sh SERIES_W1=1, as 'make
+# kernel'), so that going from the series to the base and
 # from one patch to the next recompiles only what changed; it is left
 # holding the series' kernel, as 'make kernel' leaves it. A patch that
 # changes nothing the kernel build reads (only tools/, Documentation/ or
@@ -26,7 +27,6 @@ OUT=$BUILD/kbuild/$NAME
 SELFTEST_OUT=$BUILD/kbuild/bisect-selftests
 TAP=$BUILD/results/bisect.tap
 BASE_IMAGE=$BUILD/kbuild/base-bzImage
-TARGETS=(bzImage drivers/iommu/ drivers/vfio/)
 # What the kernel build does not read
 NOT_KERNEL=(':!Documentation' ':!tools' ':!MAINTAINERS')
 SELFTEST_INPUTS=(tools/testing/selftests/vfio include/uapi)
@@ -38,13 +38,13 @@ changes() {
 	[ -n "$(git -C "$TREE" diff --name-only "$from" "$to" -- "$@")" ]
 }
 
-# Build the checked-out kernel; its warnings go to $1.
+# Build the checked-out kernel; its warnings go to $1. build-kernel.sh
+# recompiles drivers/iommu/ and drivers/vfio/ every time, so that their
+# W=1 warnings are printed again (ccache replays them); the rest is
+# incremental.
 build_kernel() {
-	# Recompile these directories every time so that their warnings are
-	# printed again (ccache replays them); the rest is incremental.
-	rm -rf "$OUT/drivers/iommu" "$OUT/drivers/vfio"
-	W=1 "$TOP/scripts/build-kernel.sh" "$NAME" \
-		"$TOP/kconfig/vm.config" -- "${TARGETS[@]}" >/dev/null 2>&1 || return 1
+	SERIES_W1=1 "$TOP/scripts/build-kernel.sh" "$NAME" \
+		"$TOP/kconfig/vm.config" >/dev/null 2>&1 || return 1
 	build_warnings "$OUT/build.log" >"$1"
 }
 
@@ -63,7 +63,7 @@ build_selftests() {
 restore_tree() {
 	git -C "$TREE" checkout -q "$BRANCH"
 	if [ -f "$WARN.failed" ]; then
-		W=1 "$TOP/scripts/build-kernel.sh" "$NAME" "$TOP/kconfig/vm.config" \
+		SERIES_W1=1 "$TOP/scripts/build-kernel.sh" "$NAME" "$TOP/kconfig/vm.config" \
 			>/dev/null 2>&1 || warn "the series' kernel does not build (see $OUT/build.log)"
 	fi
 	rm -f "$WARN" "$WARN.base" "$WARN.new" "$WARN.failed"
@@ -90,12 +90,12 @@ check_prefix() {
 		[ "$n" -gt 0 ] || cp "$WARN.new" "$WARN.base"
 		new=$(comm -13 "$WARN.base" "$WARN.new")
 		if [ -n "$new" ]; then
-			echo "not ok $((n + 1)) - $what: W=1 warnings the base does not give"
+			echo "not ok $((n + 1)) - $what: warnings the base does not give"
 			tap_diag <<<"$new"
 			return
 		fi
-		notes="kernel built with W=1, no warning the base does not give"
-		[ "$n" -gt 0 ] || notes="kernel built with W=1 ($(wc -l <"$WARN.base") warnings)"
+		notes="kernel built (W=1 in drivers/iommu, drivers/vfio), no warning the base does not give"
+		[ "$n" -gt 0 ] || notes="kernel built (W=1 in drivers/iommu, drivers/vfio): $(wc -l <"$WARN.base") warnings"
 	else
 		notes="no kernel source changed, the kernel is $prev_name's"
 	fi

@@ -4,13 +4,18 @@
 # every option the fragments set took effect.
 #
 # usage: scripts/build-kernel.sh NAME FRAGMENT... [-- MAKE-TARGET...]
-#   NAME      output directory build/kbuild/NAME
-#   FRAGMENT  kconfig/*.config files, merged in order
+#   NAME         output directory build/kbuild/NAME
+#   FRAGMENT     kconfig/*.config files, merged in order
+#   MAKE-TARGET  what to build, bzImage without '--'; '--' alone builds
+#                nothing but SERIES_W1's directories
 # env: BASE (scripts/lib.sh: the tree build/linux-BASE, and the option
 #      renames of kconfig/renames-BASE applied to the fragments),
 #      ARCH (default x86_64), CROSS_COMPILE, KBASE (default tinyconfig),
-#      W (passed to make as W=...), VERIFY=last (check only the last
-#      fragment took effect) or VERIFY=none
+#      SERIES_W1=1 (drivers/iommu/ and drivers/vfio/ compiled with W=1
+#      first, see build_w1), VERIFY=last (check only the last fragment
+#      took effect) or VERIFY=none
+# The make output is in build/kbuild/NAME/build.log; with SERIES_W1=1 it
+# starts with the W=1 build's, also in build-w1.log.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -125,6 +130,30 @@ configure() {
 	verify_config
 }
 
+build_failed() {
+	grep -m5 -E "error:|Error [0-9]" "$OUT/build.log" >&2 || true
+	die "$1 failed (see $OUT/build.log)"
+}
+
+# W=1 only where the series' C code is (SERIES_DIRS, scripts/lib.sh), so
+# that every kernel built in one directory (make kernel, bisect-check)
+# has the flags of a build without W=1 everywhere else and stays
+# incremental: kbuild recompiles every object whose command line
+# changed. The directories' objects are removed, so that their warnings
+# are printed again (ccache replays them), and compiled with W=1 before
+# the targets: those, built without W=1, recompile them (from ccache),
+# and the image and modules are those of a build without W=1.
+build_w1() {
+	local d rc=0
+	for d in "${SERIES_DIRS[@]}"; do
+		rm -rf "${OUT:?}/$d"
+	done
+	log "building $NAME: ${SERIES_DIRS[*]/%//} with W=1"
+	kmake W=1 "${SERIES_DIRS[@]/%//}" >"$OUT/build-w1.log" 2>&1 || rc=$?
+	cp "$OUT/build-w1.log" "$OUT/build.log"
+	[ "$rc" -eq 0 ] || build_failed "W=1 build of ${SERIES_DIRS[*]/%//} in $NAME"
+}
+
 main() {
 	[ $# -ge 2 ] || usage
 	NAME=$1
@@ -135,9 +164,15 @@ main() {
 		FRAGS+=("$(realpath "$1")")
 		shift
 	done
-	[ "${1:-}" = -- ] && shift
-	TARGETS=("$@")
-	[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(bzImage)
+	TARGETS=(bzImage)
+	if [ "${1:-}" = -- ]; then
+		shift
+		TARGETS=("$@")
+	fi
+	case "${SERIES_W1:-}" in
+	"" | 0 | 1) ;;
+	*) die "SERIES_W1 wants 1 or nothing, got '$SERIES_W1'" ;;
+	esac
 	ARCH=${ARCH:-x86_64}
 	OUT=$BUILD/kbuild/$NAME
 	[ -d "$TREE/.git" ] || die "no ${TREE#"$TOP"/} tree: run 'make tree' first"
@@ -145,11 +180,13 @@ main() {
 	mkdir -p "$OUT"
 	rename_options
 	configure
+	rm -f "$OUT/build-w1.log"
+	: >"$OUT/build.log"
+	[ "${SERIES_W1:-}" != 1 ] || build_w1
+	[ ${#TARGETS[@]} -gt 0 ] || return 0
 	log "building $NAME: ${TARGETS[*]}"
-	kmake ${W:+W="$W"} "${TARGETS[@]}" >"$OUT/build.log" 2>&1 || {
-		grep -m5 -E "error:|Error [0-9]" "$OUT/build.log" >&2 || true
-		die "kernel build $NAME failed (see $OUT/build.log)"
-	}
+	kmake "${TARGETS[@]}" >>"$OUT/build.log" 2>&1 ||
+		build_failed "kernel build $NAME"
 }
 
 main "$@"

@@ -35,7 +35,6 @@ guest_run() {
 
 # The output, errors included, is kept for the host in $VM_OUT/report.txt.
 guest_main() {
-	[ -n "${VM_OUT:-}" ] || die "--guest is for the VM: run $0 without it"
 	guest_run "$@" 2>&1 | tee "$VM_OUT/report.txt"
 }
 
@@ -55,16 +54,12 @@ host_main() {
 	log "demo passed in $((SECONDS - start))s"
 }
 
-main() {
-	local args=()
-	while [ $# -gt 0 ]; do
-		case "$1" in
-		--guest) shift; guest_main "$@"; return ;;
-		--corrupt-pa) args+=("$1"); shift ;;
-		*) usage ;;
-		esac
+# Only --corrupt-pa
+host_args() {
+	local arg
+	for arg in "$@"; do
+		[ "$arg" = --corrupt-pa ] || usage
 	done
-	host_main "${args[@]}"
 }
 
-main "$@"
+vm_script_main "$@"

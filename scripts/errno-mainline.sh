@@ -40,10 +40,12 @@ check_mainline_tree() {
 		die "${TREE#"$TOP"/} has uncommitted changes: the reference must be measured on $BASE_PACKAGE alone ('make tree BASE=7.3 FORCE=1' drops them)"
 }
 
+# With the flags of 'make kernel BASE=7.3' (Makefile), which builds the
+# same directory: one continues the other's build.
 build_kernel() {
 	log "building $KNAME (waiting for $KBUILD_LOCK if another kernel build runs)"
 	need_pkgs util-linux
-	flock "$KBUILD_LOCK" env BASE=7.3 W=1 \
+	flock "$KBUILD_LOCK" env BASE=7.3 SERIES_W1=1 \
 		"$TOP/scripts/build-kernel.sh" "$KNAME" "$TOP/kconfig/vm.config"
 }
 

@@ -48,7 +48,7 @@ set -euo pipefail
 . "$TOP/debian-config.conf"
 
 ARCH=x86_64
-DIRS=(drivers/iommu drivers/vfio)
+DIRS=("${SERIES_DIRS[@]}")
 BUILDER=$TOP/kconfig/debian-builder.config
 BUILDONLY=$TOP/kconfig/debian-build.config
 # The modules a distribution user loads for the feature: they must be

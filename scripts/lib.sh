@@ -80,6 +80,12 @@ need_pkgs() {
 		>/dev/null || die "apt-get install ${missing[*]} failed"
 }
 
+# The directories the series' C code lives in, the only ones compiled
+# with W=1 (scripts/build-kernel.sh SERIES_W1=1): W=1 runs kernel-doc on
+# every object, which takes a cold VM kernel from 14 to 18 minutes.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+SERIES_DIRS=(drivers/iommu drivers/vfio)
+
 # Number of parallel jobs for make.
 jobs() {
 	nproc
@@ -114,6 +120,22 @@ build_uapi_program() {
 	mkdir -p "$(dirname "$2")"
 	log "building $1"
 	gcc -O2 -g -Wall -Wextra -Werror -isystem "$khdr" -o "$2" "$TOP/$1"
+}
+
+# main() of a script that boots the VM kernel and that vm-run.sh runs
+# again in the guest with --guest first (scripts/bench.sh, demo.sh):
+# "--guest ARGS" runs the script's guest_main ARGS (in the VM only),
+# anything else its host_main, after its host_args has checked the
+# arguments (calling its usage on a wrong one).
+vm_script_main() {
+	if [ "${1:-}" = --guest ]; then
+		shift
+		[ -n "${VM_OUT:-}" ] || die "--guest is for the VM: run $0 without it"
+		guest_main "$@"
+		return
+	fi
+	host_args "$@"
+	host_main "$@"
 }
 
 # --- Debian's archive with a private apt state (scripts/fetch-*.sh) ---

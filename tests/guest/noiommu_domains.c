@@ -46,12 +46,6 @@
 /* Inside the mock domain's aperture [MOCK_APERTURE_START, _LAST] */
 #define IOVA		(64UL << 20)
 
-/* A no-IOMMU HWPT of the edu device on @pt_id */
-#define test_hwpt_alloc(pt_id, hwpt_id)                                      \
-	ASSERT_EQ(0, _test_cmd_hwpt_alloc(self->nd.iommufd, self->nd.dev_id, \
-					  pt_id, 0, 0, hwpt_id,              \
-					  IOMMU_HWPT_DATA_NONE, NULL, 0))
-
 /* iommufd's mock device: a device behind a (mock) real IOMMU */
 #define test_mock_domain(pt_id, stdev_id, hwpt_id)                  \
 	ASSERT_EQ(0, _test_cmd_mock_domain(self->nd.iommufd, pt_id, \
@@ -148,6 +142,15 @@ static long _pinned_since(struct __test_metadata *_metadata, long base)
 /* The pages pinned since the test started are @n */
 #define test_pinned(n) \
 	ASSERT_EQ((long)(n), _pinned_since(_metadata, self->base))
+/*
+ * The pages pinned since the test started are the @len / 4K pages of @buf,
+ * which @ioas_id maps at IOVA, and GET_PA there agrees with pagemap
+ */
+#define test_pinned_get_pa(ioas_id, buf, len)				\
+	({								\
+		test_pinned((len) / SZ_4K);				\
+		test_get_pa_is_pagemap(ioas_id, IOVA, buf, len);	\
+	})
 
 /* A. Real-IOMMU devices and no-IOMMU domains never meet */
 
@@ -172,15 +175,26 @@ FIXTURE_TEARDOWN(mixed_domains)
 	noiommu_close(&self->nd);
 }
 
+/*
+ * Before a mock device is replaced onto the no-IOMMU side: the edu device
+ * attached to IOAS A (its HWPT in *@noiommu_hwpt), which maps the buffer
+ * at IOVA, and a mock device on IOAS B
+ */
+static void replace_setup(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(mixed_domains) *self, __u32 *noiommu_hwpt,
+			  __u32 *stdev, __u32 *mock_hwpt)
+{
+	test_attach(self->ioas_a, noiommu_hwpt);
+	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
+	test_mock_domain(self->ioas_b, stdev, mock_hwpt);
+}
+
 /* A mock device moved onto an IOAS with a no-IOMMU HWPT gets its own */
 TEST_F(mixed_domains, mock_replace_onto_noiommu_ioas)
 {
 	__u32 noiommu_hwpt = 0, stdev = 0, mock_hwpt = 0, new_hwpt = 0;
 
-	test_attach(self->ioas_a, &noiommu_hwpt);
-	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
-	test_mock_domain(self->ioas_b, &stdev, &mock_hwpt);
-
+	replace_setup(_metadata, self, &noiommu_hwpt, &stdev, &mock_hwpt);
 	test_mock_replace(stdev, self->ioas_a, &new_hwpt);
 	ASSERT_NE(noiommu_hwpt, new_hwpt);
 	ASSERT_NE(mock_hwpt, new_hwpt);
@@ -195,10 +209,7 @@ TEST_F(mixed_domains, mock_replace_onto_noiommu_hwpt)
 {
 	__u32 noiommu_hwpt = 0, stdev = 0, mock_hwpt = 0;
 
-	test_attach(self->ioas_a, &noiommu_hwpt);
-	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
-	test_mock_domain(self->ioas_b, &stdev, &mock_hwpt);
-
+	replace_setup(_metadata, self, &noiommu_hwpt, &stdev, &mock_hwpt);
 	test_err_mock_replace(EINVAL, stdev, noiommu_hwpt);
 	/* The mock device stays on its HWPT, which it keeps busy */
 	test_err_destroy(EBUSY, mock_hwpt);
@@ -331,8 +342,7 @@ TEST_F(pinning, pinned_while_attached)
 	test_attach(self->ioas_a, &hwpt);
 	test_pinned(0);
 	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
-	test_pinned(NPAGES);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
+	test_pinned_get_pa(self->ioas_a, self->buf, LEN);
 	/* Unmap ends the pin */
 	test_ioas_unmap(self->ioas_a, IOVA, LEN);
 	test_pinned(0);
@@ -343,8 +353,7 @@ TEST_F(pinning, pinned_while_attached)
 	test_pinned(0);
 	test_err_get_pa(EOPNOTSUPP, self->ioas_b, IOVA);
 	test_attach(self->ioas_b, &hwpt);
-	test_pinned(NPAGES_B);
-	test_get_pa_is_pagemap(self->ioas_b, IOVA, self->buf_b, LEN_B);
+	test_pinned_get_pa(self->ioas_b, self->buf_b, LEN_B);
 }
 
 /* Detaching destroys the automatic HWPT and unpins; the IOVA stays mapped */
@@ -354,8 +363,7 @@ TEST_F(pinning, detach_unpins)
 
 	test_attach(self->ioas_a, &hwpt);
 	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
-	test_pinned(NPAGES);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
+	test_pinned_get_pa(self->ioas_a, self->buf, LEN);
 
 	test_detach();
 	test_pinned(0);
@@ -367,8 +375,7 @@ TEST_F(pinning, detach_unpins)
 
 	/* Attached again: a new HWPT, pinned again, GET_PA answers again */
 	test_attach(self->ioas_a, &hwpt2);
-	test_pinned(NPAGES);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
+	test_pinned_get_pa(self->ioas_a, self->buf, LEN);
 
 	test_ioas_unmap(self->ioas_a, IOVA, LEN);
 	test_pinned(0);
@@ -382,8 +389,7 @@ TEST_F(pinning, replace_unpins)
 	test_attach(self->ioas_a, &hwpt_a);
 	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
 	test_ioas_map(self->ioas_b, self->buf_b, LEN_B, IOVA);
-	test_pinned(NPAGES);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
+	test_pinned_get_pa(self->ioas_a, self->buf, LEN);
 	test_err_get_pa(EOPNOTSUPP, self->ioas_b, IOVA);
 
 	test_attach(self->ioas_b, &hwpt_b);
@@ -411,16 +417,14 @@ TEST_F(pinning, explicit_hwpt)
 	test_hwpt_alloc(self->ioas_a, &hwpt);
 	test_ioas_map(self->ioas_a, self->buf, LEN, IOVA);
 	/* No device attached yet */
-	test_pinned(NPAGES);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
+	test_pinned_get_pa(self->ioas_a, self->buf, LEN);
 
 	test_attach(hwpt, &attached);
 	ASSERT_EQ(hwpt, attached);
 	test_err_destroy(EBUSY, hwpt);
 	test_detach();
 	/* Detached, the HWPT still holds the pages */
-	test_pinned(NPAGES);
-	test_get_pa_is_pagemap(self->ioas_a, IOVA, self->buf, LEN);
+	test_pinned_get_pa(self->ioas_a, self->buf, LEN);
 
 	test_destroy(hwpt);
 	test_pinned(0);

@@ -525,8 +525,7 @@ TEST_F(edu, dirty_tracking)
 	int iommufd = self->nd.iommufd;
 	__u32 hwpt = 0;
 
-	ASSERT_EQ(0, hwpt_alloc(iommufd, self->nd.dev_id, self->ioas_a, 0,
-				&hwpt));
+	test_hwpt_alloc(self->ioas_a, &hwpt);
 	measure("dirty.set_tracking_enable",
 		set_dirty_tracking(iommufd, hwpt, true));
 	measure("dirty.set_tracking_disable",
@@ -540,8 +539,7 @@ TEST_F(edu, nested_hwpt)
 	int iommufd = self->nd.iommufd;
 	__u32 hwpt = 0;
 
-	ASSERT_EQ(0, hwpt_alloc(iommufd, self->nd.dev_id, self->ioas_a, 0,
-				&hwpt));
+	test_hwpt_alloc(self->ioas_a, &hwpt);
 	measure("hwpt_alloc.nested_on_noiommu_parent",
 		hwpt_alloc_nested(iommufd, self->nd.dev_id, hwpt));
 }
@@ -555,8 +553,7 @@ TEST_F(edu, viommu)
 	int iommufd = self->nd.iommufd;
 	__u32 hwpt = 0, stdev = 0, mock_hwpt = 0, mock_idev = 0, parent = 0;
 
-	ASSERT_EQ(0, hwpt_alloc(iommufd, self->nd.dev_id, self->ioas_a, 0,
-				&hwpt));
+	test_hwpt_alloc(self->ioas_a, &hwpt);
 	ASSERT_EQ(0, _test_cmd_mock_domain(iommufd, self->ioas_b, &stdev,
 					   &mock_hwpt, &mock_idev));
 	ASSERT_EQ(0, hwpt_alloc(iommufd, mock_idev, self->ioas_b,
@@ -671,8 +668,7 @@ TEST_F(edu, get_pa_noiommu_hwpt_after_mock)
 	ASSERT_EQ(0, map_at(self->nd.iommufd, self->ioas_b, self->buf, BUF_LEN,
 			    IOVA));
 	mixed_setup(_metadata, self, false, &stdev, &mock_hwpt, NULL);
-	ASSERT_EQ(0, hwpt_alloc(self->nd.iommufd, self->nd.dev_id,
-				self->ioas_b, 0, &hwpt));
+	test_hwpt_alloc(self->ioas_b, &hwpt);
 	measure("get_pa.noiommu_hwpt_after_mock",
 		get_pa(self->nd.iommufd, pa_req(self->ioas_b, IOVA, SZ_4K)));
 }

@@ -220,8 +220,9 @@ static void _pinned_unchanged(struct __test_metadata *_metadata,
 	for (n = 0; n < HUGE_CHUNKS; n++)
 		_dma_lands(_metadata, self, &self->huge,
 			   HUGE_DST_OFF + n * HUGE_STRIDE, SMALL_CHUNKS + n);
-	for (i = 0; i < self->locked.len; i++)
+	for (i = 0; i < self->locked.len; i++) {
 		ASSERT_EQ(pattern(i, 0), self->locked.va[i]);
+	}
 }
 
 TEST_F(pinning, get_pa_matches_pagemap)
@@ -315,11 +316,12 @@ TEST_F_TIMEOUT(pinning, move_pages, 300)
 	for (k = 0, i = SMALL_PAGES + 1; k < ARRAY_SIZE(ctl); k++) {
 		size_t step = k ? SZ_2M : SZ_4K, end = i + ctl[k]->len / step;
 
-		for (; i < end; i++)
+		for (; i < end; i++) {
 			ASSERT_EQ(m.to[i], m.status[i])
 				TH_LOG("no pressure applied: the unpinned %s stayed on node %d",
 				       k ? "hugepage" : "mlock()-only page",
 				       m.status[i]);
+		}
 		ASSERT_EQ(0, self_pagemap_pas(ctl[k]->va, pages(ctl[k]),
 					      ctl[k]->now));
 		moved = count_moved(ctl[k], ctl[k]->map, ctl[k]->now);
@@ -328,14 +330,16 @@ TEST_F_TIMEOUT(pinning, move_pages, 300)
 			       moved, pages(ctl[k]),
 			       k ? "hugepage" : "mlock()-only buffer");
 	}
-	for (i = 0; i < self->twin.len; i += SZ_4K)
+	for (i = 0; i < self->twin.len; i += SZ_4K) {
 		ASSERT_EQ(0x7e, self->twin.va[i]);
+	}
 
 	/* The pinned pages stayed on their node */
-	for (i = 0; i < SMALL_PAGES + 1; i++)
+	for (i = 0; i < SMALL_PAGES + 1; i++) {
 		ASSERT_EQ(m.from[i], m.status[i])
 			TH_LOG("pinned page %zu moved from node %d to node %d",
 			       i, m.from[i], m.status[i]);
+	}
 	_pinned_unchanged(_metadata, self);
 }
 

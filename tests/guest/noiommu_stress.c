@@ -2,9 +2,10 @@
 /*
  * Concurrency stress of IOMMU_IOAS_NOIOMMU_GET_PA on a no-IOMMU device.
  *
- * For at least a given time (default 30 s, at most 60), and until every
- * kind of operation and answer below has happened (progress, not the
- * clock, ends it on a slow kernel; the harness's timeout bounds it):
+ * For at least a given time (default 30 s, at most 60), and then until
+ * every kind of operation and answer below has happened or the readers
+ * made as many GET_PA calls again as in that time (progress, not the
+ * clock, bounds the wait; a kind still missing then fails the test):
  *   - NR_READERS threads ask GET_PA about random IOVAs (inside mappings,
  *     at their edges, in holes, anywhere) with random lengths;
  *   - NR_MAPPERS threads map and unmap "slots" of the IOAS (2M hugepages,
@@ -132,6 +133,16 @@ enum {
 	SEEN_ALL = (1 << 12) - 1,
 };
 static unsigned int seen;
+static unsigned long get_pa_calls;	/* the readers' progress */
+
+static const char seen_names[][32] = {
+	"GET_PA success", "GET_PA ENOENT", "GET_PA EOPNOTSUPP",
+	"settled success", "settled ENOENT", "settled EOPNOTSUPP",
+	"never-mapped IOVA probed", "IOAS_MAP", "IOAS_UNMAP", "attach",
+	"detach", "replace",
+};
+_Static_assert(sizeof(seen_names) / sizeof(seen_names[0]) ==
+	       __builtin_popcount(SEEN_ALL), "a name for each kind");
 
 /* Note that kind @bit happened, the first time a thread's @count grows */
 static void count_seen(unsigned long *count, unsigned int bit)
@@ -405,6 +416,7 @@ static void *reader(void *arg)
 		on_this = on == (p.ioas_id == ioas2 ? ON_IOAS2 : ON_IOAS1);
 
 		c.get_pa++;
+		__atomic_add_fetch(&get_pa_calls, 1, __ATOMIC_SEQ_CST);
 		if (p.hole) {
 			count_seen(&c.hole_probes, SEEN_HOLE);
 			if (err != ENOENT) {
@@ -413,7 +425,8 @@ static void *reader(void *arg)
 				     p.ioas_id, (unsigned long long)p.iova,
 				     errno_name(err));
 			}
-			c.enoent += err == ENOENT;
+			if (err == ENOENT)
+				count_seen(&c.enoent, SEEN_ENOENT);
 			continue;
 		}
 		switch (err) {
@@ -608,27 +621,34 @@ static void _all_slots_resolve(struct __test_metadata *_metadata)
 }
 
 /*
- * Run the threads for at least @seconds and until every kind of operation
- * and answer happened; returns the wall time in ms
+ * Run the threads for at least @seconds, then until every kind of
+ * operation and answer happened, but for no more GET_PA calls than the
+ * first @seconds made; returns the wall time in ms
  */
 static long _run(struct __test_metadata *_metadata, int seconds)
 {
 	pthread_t readers[NR_READERS], mappers[NR_MAPPERS], att;
 	const struct timespec second = { .tv_sec = 1 };
 	struct timespec start;
+	unsigned long limit;
 	uintptr_t i;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (i = 0; i < NR_READERS; i++)
+	for (i = 0; i < NR_READERS; i++) {
 		ASSERT_EQ(0, pthread_create(&readers[i], NULL, reader,
 					    (void *)i));
-	for (i = 0; i < NR_MAPPERS; i++)
+	}
+	for (i = 0; i < NR_MAPPERS; i++) {
 		ASSERT_EQ(0, pthread_create(&mappers[i], NULL, mapper,
 					    (void *)i));
+	}
 	ASSERT_EQ(0, pthread_create(&att, NULL, attacher, NULL));
 
-	while (elapsed_ms(&start) < seconds * 1000L ||
-	       __atomic_load_n(&seen, __ATOMIC_SEQ_CST) != SEEN_ALL)
+	while (elapsed_ms(&start) < seconds * 1000L)
+		nanosleep(&second, NULL);
+	limit = 2 * __atomic_load_n(&get_pa_calls, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&seen, __ATOMIC_SEQ_CST) != SEEN_ALL &&
+	       __atomic_load_n(&get_pa_calls, __ATOMIC_SEQ_CST) < limit)
 		nanosleep(&second, NULL);
 	__atomic_store_n(&stop, true, __ATOMIC_SEQ_CST);
 
@@ -721,14 +741,19 @@ TEST_F_TIMEOUT(stress, concurrent, 300)
 	size_t i;
 	long ms;
 
-	TH_LOG("stressing for %d s at least (NOIOMMU_STRESS_SECONDS, at most %d), until every kind of operation and answer happened",
+	TH_LOG("stressing for %d s at least (NOIOMMU_STRESS_SECONDS, at most %d), then until every kind of operation and answer happened",
 	       seconds, MAX_SECONDS);
 	ms = _run(_metadata, seconds);
 	print_counts(_metadata, ms);
 	print_fails(_metadata, 0);
 	shown = nr_fails;
 
-	/* The threads fed every counter (they ran until they did) */
+	/* The threads fed every counter */
+	for (i = 0; i < ARRAY_SIZE(seen_names); i++) {
+		/* Braces: EXPECT's handler is a statement of its own */
+		EXPECT_NE(0U, seen & (1U << i))
+			TH_LOG("never happened: %s", seen_names[i]);
+	}
 	ASSERT_EQ((unsigned int)SEEN_ALL, seen);
 	ASSERT_NE(0UL, total.pages_checked);
 	EXPECT_EQ(0UL, total.ioctl_fail)

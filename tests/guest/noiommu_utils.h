@@ -21,6 +21,10 @@
  * taking the BDF of the edu device (bound to vfio-pci in no-IOMMU mode)
  * as its last argument or from $NOIOMMU_BDF. $NOIOMMU_TIMEOUT_SCALE
  * multiplies every test's timeout (the sanitizer kernel is slower).
+ *
+ * A loop around an ASSERT or EXPECT takes braces: the harness puts the
+ * handler (the TH_LOG after it, an ASSERT's bail out) in a statement of
+ * its own after the check, which without braces runs after the loop.
  */
 #ifndef NOIOMMU_UTILS_H
 #define NOIOMMU_UTILS_H
@@ -88,18 +92,27 @@ static inline const char *errno_name(int err)
 
 /* ---- VFIO device cdev ---- */
 
+/*
+ * ioctl(@fd, @request, @cmd); on success, the ID the kernel wrote back at
+ * @answer (a field of *@cmd) in *@out, unless @out is NULL
+ */
+static inline int _ioctl_answer_id(int fd, unsigned long request, void *cmd,
+				   const __u32 *answer, __u32 *out)
+{
+	int ret = ioctl(fd, request, cmd);
+
+	if (!ret && out)
+		*out = *answer;
+	return ret;
+}
+
 /* Bind the device of @device_fd to @iommufd; its ID there in *@dev_id */
 static inline int _test_cmd_bind(int device_fd, int iommufd, __u32 *dev_id)
 {
-	struct vfio_device_bind_iommufd cmd = {
-		.argsz = sizeof(cmd),
-		.iommufd = iommufd,
-	};
-	int ret = ioctl(device_fd, VFIO_DEVICE_BIND_IOMMUFD, &cmd);
+	struct vfio_device_bind_iommufd cmd = { .argsz = sizeof(cmd), .iommufd = iommufd };
 
-	if (!ret && dev_id)
-		*dev_id = cmd.out_devid;
-	return ret;
+	return _ioctl_answer_id(device_fd, VFIO_DEVICE_BIND_IOMMUFD, &cmd,
+				&cmd.out_devid, dev_id);
 }
 
 /*
@@ -108,15 +121,10 @@ static inline int _test_cmd_bind(int device_fd, int iommufd, __u32 *dev_id)
  */
 static inline int _test_cmd_attach(int device_fd, __u32 pt_id, __u32 *hwpt_id)
 {
-	struct vfio_device_attach_iommufd_pt cmd = {
-		.argsz = sizeof(cmd),
-		.pt_id = pt_id,
-	};
-	int ret = ioctl(device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &cmd);
+	struct vfio_device_attach_iommufd_pt cmd = { .argsz = sizeof(cmd), .pt_id = pt_id };
 
-	if (!ret && hwpt_id)
-		*hwpt_id = cmd.pt_id;
-	return ret;
+	return _ioctl_answer_id(device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &cmd,
+				&cmd.pt_id, hwpt_id);
 }
 
 static inline int _test_cmd_detach(int device_fd)
@@ -306,8 +314,9 @@ static inline void _test_get_pa_is_pagemap(struct __test_metadata *_metadata,
 		ASSERT_LT((__u64)0, n);
 		ASSERT_GE(len - off, n);
 		/* Contiguous as far as it says, and no further */
-		for (k = i + 1; k < (first + off + n + SZ_4K - 1) / SZ_4K; k++)
+		for (k = i + 1; k < (first + off + n + SZ_4K - 1) / SZ_4K; k++) {
 			ASSERT_EQ(map[i] + (k - i) * SZ_4K, map[k]);
+		}
 		if (off + n < len) {
 			ASSERT_EQ(0U, (first + off + n) % SZ_4K);
 			k = (first + off + n) / SZ_4K;
@@ -511,6 +520,11 @@ static inline void *_huge_alloc(struct __test_metadata *_metadata,
 #define test_err_attach(_errno, pt_id)					\
 	EXPECT_ERRNO(_errno, _test_cmd_attach(self->nd.device_fd, pt_id, NULL))
 #define test_detach() ASSERT_EQ(0, _test_cmd_detach(self->nd.device_fd))
+/* A no-IOMMU HWPT of the device on @pt_id, its ID in *@hwpt_id */
+#define test_hwpt_alloc(pt_id, hwpt_id)					\
+	ASSERT_EQ(0, _test_cmd_hwpt_alloc(self->nd.iommufd, self->nd.dev_id, \
+					  pt_id, 0, 0, hwpt_id,		\
+					  IOMMU_HWPT_DATA_NONE, NULL, 0))
 #define test_ioas_map(ioas_id, buf, len, iova)				\
 	ASSERT_EQ(0, _test_ioas_map_at(self->nd.iommufd, ioas_id, buf, len, \
 				       iova))

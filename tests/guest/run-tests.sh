@@ -187,7 +187,22 @@ run_one() {
 	# shellcheck disable=SC2086 # args are words (a BDF, ...)
 	timeout -k 5 "$TEST_TIMEOUT" "$(test_bin "$name")" $args >"$tap" 2>&1 || rc=$?
 	echo "# exit status $rc" >>"$tap"
+	reap "$(test_bin "$name")" >>"$tap"
 	cat "$tap"
+}
+
+# reap BIN: kill what is left of a program that timed out. timeout(1)
+# signals its process group, but the kselftest harness runs each test
+# in a group of its own (setpgrp), which would live on holding the
+# device the next program needs. Waits until they are gone (a killed
+# process exits unless the kernel is stuck, and then the VM's timeout
+# and its report say so).
+reap() {
+	pgrep -f "^$1( |\$)" >/dev/null || return 0
+	echo "# killing what is left of $1: $(pgrep -d' ' -f "^$1( |\$)")"
+	while pkill -KILL -f "^$1( |\$)"; do
+		sleep 1
+	done
 }
 
 # kmemleak: a scan after the suite, one TAP result (tests/guest/kmemleak.sh)
