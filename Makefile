@@ -15,6 +15,7 @@ KNAME := $(if $(filter-out 7.2,$(BASE)),vm-$(BASE),vm)
 help:
 	@echo "make demo          build the patched kernel, boot it, drive the edu device"
 	@echo "make check         every test (static checks, VM tests), ends 'N passed, N failed'"
+	@echo "make deps          install the Debian packages of every step (every target runs it)"
 	@echo "make tree          build/linux = base kernel + patches/ (git am)"
 	@echo "make export        patches/ = the commits of build/linux"
 	@echo "make kernel        build the VM kernel from build/linux"
@@ -38,7 +39,12 @@ help:
 # FORCE=1 (make tree FORCE=1) drops unexported work of the tree: taken
 # from make's command line only, as kbuild takes V and W, never from an
 # environment that happens to hold a FORCE.
-tree:
+# The Debian packages of every step, installed once: every target that
+# builds or runs anything comes through tree, which needs them first.
+deps:
+	@scripts/deps.sh
+
+tree: deps
 	@scripts/tree.sh $(if $(filter command line,$(origin FORCE)),$(if $(filter 1,$(FORCE)),--force))
 
 export:

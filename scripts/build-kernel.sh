@@ -10,10 +10,10 @@
 #                nothing but SERIES_W1's directories
 # env: BASE (scripts/lib.sh: the tree build/linux-BASE, and the option
 #      renames of kconfig/renames-BASE applied to the fragments),
-#      ARCH (default x86_64), CROSS_COMPILE, KBASE (default tinyconfig),
+#      ARCH (default x86_64), CROSS_COMPILE, NOIOMMU_KBASE (default tinyconfig),
 #      SERIES_W1=1 (drivers/iommu/ and drivers/vfio/ compiled with W=1
-#      first, see build_w1), VERIFY=last (check only the last fragment
-#      took effect) or VERIFY=none
+#      first, see build_w1), NOIOMMU_VERIFY=last (check only the last fragment
+#      took effect) or NOIOMMU_VERIFY=none
 # The make output is in build/kbuild/NAME/build.log; with SERIES_W1=1 it
 # starts with the W=1 build's, also in build-w1.log.
 set -euo pipefail
@@ -38,13 +38,13 @@ kmake() {
 
 # Every CONFIG_X=v and '# CONFIG_X is not set' of the fragments must be in
 # the final .config, a later fragment overriding an earlier one; name each
-# one that is not. With VERIFY=last only the last fragment is checked (the
+# one that is not. With NOIOMMU_VERIFY=last only the last fragment is checked (the
 # others are requests whose outcome the caller checks itself).
 verify_config() {
 	local frag line opt bad=() frags=("${FRAGS[@]}")
 	local -A want=()
-	[ "${VERIFY:-all}" = none ] && return 0
-	[ "${VERIFY:-all}" = last ] && frags=("${FRAGS[-1]}")
+	[ "${NOIOMMU_VERIFY:-all}" = none ] && return 0
+	[ "${NOIOMMU_VERIFY:-all}" = last ] && frags=("${FRAGS[-1]}")
 	for frag in "${frags[@]}"; do
 		while IFS= read -r line; do
 			case "$line" in
@@ -73,7 +73,7 @@ verify_config() {
 # those files' blob ids, for callers that configure again and again (a
 # build per patch of the series, per case of the Kconfig matrix).
 base_config() {
-	local kbase=${KBASE:-tinyconfig} cache="" cc key
+	local kbase=${NOIOMMU_KBASE:-tinyconfig} cache="" cc key
 	cc=$("${CROSS_COMPILE:-}gcc" -dumpfullversion 2>/dev/null || echo none)
 	if [ -z "$(git -C "$TREE" status --porcelain)" ]; then
 		key=$(git -C "$TREE" ls-files -s -- ':(glob)**/Kconfig*' scripts \

@@ -85,7 +85,7 @@ build_case() {
 	settings_fragment "$MATRIX/$name.config" "$@"
 	echo "CONFIG_VFIO_NOIOMMU=y" >"$MATRIX/request.config"
 	[ "$what" != link ] || targets+=(vmlinux)
-	ARCH=$arch CROSS_COMPILE=$cross SERIES_W1=1 VERIFY=${VERIFY:-last} \
+	ARCH=$arch CROSS_COMPILE=$cross SERIES_W1=1 NOIOMMU_VERIFY=${NOIOMMU_VERIFY:-last} \
 		"$TOP/scripts/build-kernel.sh" "matrix-$arch" "$base" \
 		"$MATRIX/request.config" "$MATRIX/$name.config" \
 		-- "${targets[@]}" || return 1
@@ -134,7 +134,7 @@ compare_case() {
 		echo "ok - $name: no W=1 warning at all in drivers/iommu/ and drivers/vfio/"
 		return
 	fi
-	if ! VERIFY=none build_case "$name-base" "$arch" dirs "$@" >/dev/null 2>&1; then
+	if ! NOIOMMU_VERIFY=none build_case "$name-base" "$arch" dirs "$@" >/dev/null 2>&1; then
 		echo "not ok - $name: the base does not build (see $BUILD/kbuild/matrix-$arch/build.log)"
 		return
 	fi

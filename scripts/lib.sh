@@ -62,22 +62,23 @@ retry() {
 	done
 }
 
-# Install the Debian packages named in "$@" that are not installed yet.
-need_pkgs() {
-	local missing=() p
+# The Debian packages named in "$@" that are not installed.
+missing_pkgs() {
+	local p
 	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q "ok installed" || missing+=("$p")
+			grep -q "ok installed" || echo "$p"
 	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	log "installing ${missing[*]}"
-	local sudo=()
-	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-	retry "${sudo[@]}" apt-get update -qq ||
-		die "apt-get update failed; check the network to Debian's archive"
-	retry "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-		>/dev/null || die "apt-get install ${missing[*]} failed"
+}
+
+# Packages are installed by one step, 'make deps' (scripts/deps.sh), that
+# every target of the Makefile runs first; a script names what it uses
+# here, and stops with one line if the step was skipped.
+need_pkgs() {
+	local missing
+	missing=$(missing_pkgs "$@")
+	[ -z "$missing" ] ||
+		die "missing Debian packages: ${missing//$'\n'/ }: run 'make deps'"
 }
 
 # The directories the series' C code lives in, the only ones compiled
