@@ -24,7 +24,10 @@
 #              time budget)
 # and aggregate every TAP file. Ends with one line
 # "N passed, N failed, N skipped" and exits non-zero on any failure, skip,
-# crash, kernel report or missing result.
+# crash, kernel report or missing result. Each step is another script's
+# job: this one runs them and judges what they leave. The in-VM suite's
+# boots are scripts/guest-suite.sh's, the tally (judge_tap, the final
+# line) is scripts/tap.sh's.
 #
 # usage: scripts/check.sh [STEP...]
 # env: NOIOMMU_CHECK_TIMEOUT (guest test run, default 900 s),
@@ -34,34 +37,28 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=tap.sh
+. "$(dirname "$0")/tap.sh"
 
 CHECK_TIMEOUT=${NOIOMMU_CHECK_TIMEOUT:-900}
 SELFTEST_TIMEOUT=${NOIOMMU_SELFTEST_TIMEOUT:-180}
 RESULTS=$BUILD/check
+VM_KERNEL=$BUILD/kbuild/vm/arch/x86/boot/bzImage
+# The in-VM suite's boots (scripts/guest-suite.sh): TAP files in OUT/tap/,
+# the console in OUT.log
 GUEST_OUT=$BUILD/vm/check
-GUEST_LOG=$BUILD/vm/check.log
-# vfio_pci_driver_test maps a 1 GiB region, which a no-IOMMU device gets
-# in 2M hugepages; vfio_dma_mapping_test maps a 1G hugepage.
-GUEST_MEM=(--mem 4096 --hugepages 600)
-GUEST_APPEND="hugepagesz=1G hugepages=1"
-# The IOMMU-gone scenario: virtio-iommu does not isolate MSIs, so iommufd
-# binds a device behind it only with allow_unsafe_interrupts.
 IOMMU_GONE_OUT=$BUILD/vm/iommu-gone
-IOMMU_GONE_APPEND="iommufd.allow_unsafe_interrupts=1"
-DEBUG_TIMEOUT=${NOIOMMU_DEBUG_TIMEOUT:-2400}
 DEBUG_OUT=$BUILD/vm/debug
-DEBUG_LOG=$BUILD/vm/debug.log
+DEBUG_TIMEOUT=${NOIOMMU_DEBUG_TIMEOUT:-2400}
 # The sanitizer kernel is about 5 times slower: the harness's per-test
-# timeouts of the guest programs (tests/guest/noiommu_utils.h) scale by it
-DEBUG_TIMEOUT_SCALE=5
+# timeouts of the guest programs (tests/guest/noiommu_utils.h) scale by
+# it, and a program may take up to 15 minutes (noiommu_fail_nth's sweeps
+# take four).
+DEBUG_SLOW=(--test-timeout 900 --timeout-scale 5)
 # generic_pt's KUnit cases that run on UML: the base's suite has 210 once
 # the skips it makes by design are left out; the series adds test_phys_contig
 # for each of the 12 format configurations.
 KUNIT_MIN_CASES=222
-
-PASSED=0
-FAILED=0
-SKIPPED=0
 
 STEPS="static guest iommu-gone modules runner kunit bisect iommufd matrix sanitizer"
 # What 'make check' (and so CI) runs: a cold run stays within 75 minutes
@@ -82,11 +79,6 @@ step_done() {
 	log "  ... $((SECONDS - STEP_START))s"
 }
 
-fail() {
-	echo "not ok - $*"
-	FAILED=$((FAILED + 1))
-}
-
 build_tests() {
 	step "building tests (tests/Makefile)"
 	mkdir -p "$RESULTS"
@@ -98,109 +90,41 @@ build_tests() {
 	step_done
 }
 
-# tap_counts FILE: print "plan results ok notok skip exit bailout".
-tap_counts() {
-	awk '
-	/^1\.\.[0-9]+/ { plan = substr($1, 4) + 0 }
-	/^(not )?ok( |$)/ {
-		results++
-		if ($0 ~ /#[ \t]*[Ss][Kk][Ii][Pp]/) skip++
-		else if ($1 == "ok") ok++
-		else notok++
-	}
-	/^Bail out!/ { bail = 1 }
-	/^# exit status [0-9]+$/ { status = $4 }
-	END { printf "%d %d %d %d %d %d %d\n", plan, results, ok, notok, skip, status, bail }
-	' "$1"
-}
-
-# judge_tap NAME FILE [EXPECTED]: add a program's results to the totals.
-# Without EXPECTED, the count is the program's own plan ("1..N": the
-# kselftest harness prints it before the first test), so a program that
-# dies before printing all its results still fails, one failure per
-# missing result; one that prints no plan fails too.
-judge_tap() {
-	local name=$1 file=$2 expected=${3:-} plan results ok notok skip status bail
-	if [ ! -f "$file" ]; then
-		fail "$name: no TAP output ($file missing: crashed or never ran)"
-		FAILED=$((FAILED + (${expected:-0} > 1 ? expected - 1 : 0)))
-		return
-	fi
-	read -r plan results ok notok skip status bail < <(tap_counts "$file")
-	# Skipped results are listed as well: they fail the run too.
-	grep -E '^(not )?ok' "$file" | grep -E '^not ok|#[[:space:]]*[Ss][Kk][Ii][Pp]' |
-		awk -v name="$name" '{ print name ": " $0 }' || true
-	PASSED=$((PASSED + ok))
-	FAILED=$((FAILED + notok))
-	SKIPPED=$((SKIPPED + skip))
-	if [ -z "$expected" ]; then
-		if ! grep -qE '^1\.\.[0-9]+' "$file"; then
-			fail "$name: no TAP plan (1..N), $results results: it died before its first test or prints no plan (see $file)"
-			return
-		fi
-		expected=$plan
-		if [ "$plan" -eq 0 ]; then
-			fail "$name: its plan is 1..0: no test ran (see $file)"
-			return
-		fi
-	fi
-	# Missing results count as failures, one each; otherwise one more
-	# failure for a wrong count, a bail-out or a bad exit status.
-	[ "$bail" -eq 0 ] || echo "# $name: $(grep -m1 '^Bail out!' "$file")"
-	if [ "$results" -lt "$expected" ]; then
-		fail "$name: $results results, expected $expected (plan $plan)"
-		FAILED=$((FAILED + expected - results - 1))
-	elif [ "$results" -ne "$expected" ] || [ "$plan" -ne "$expected" ]; then
-		fail "$name: $results results and plan $plan, expected $expected"
-	elif [ "$bail" -eq 1 ]; then
-		fail "$name: bailed out"
-	elif [ "$status" -ne 0 ] && [ "$notok" -eq 0 ]; then
-		fail "$name: exited $status although every result was ok"
-	fi
-	echo "# $name: $ok ok, $notok not ok, $skip skipped of $expected"
-}
-
-# acpi_text_range KBUILD: "START END" (hex) of the text of drivers/acpi in
-# the kernel built in KBUILD, the longest run of consecutive System.map
-# text symbols that drivers/acpi defines (names alone can collide).
-acpi_text_range() {
-	local kb=$1 syms
-	syms=$(nm --defined-only "$kb/drivers/acpi/built-in.a") ||
-		die "cannot list the symbols of $kb/drivers/acpi/built-in.a"
-	awk 'NR == FNR { if ($2 ~ /^[Tt]$/) acpi[$3] = 1; next }
-	     $2 !~ /^[Tt]$/ { next }
-	     $3 in acpi { if (!n++) s = $1; next }
-	     { if (n > best) { best = n; bs = s; be = $1 } n = 0 }
-	     END { if (!best) exit 1; print "0x" bs, "0x" be }' \
-		<(echo "$syms") "$kb/System.map" ||
-		die "no drivers/acpi text found in $kb/System.map"
+# guest_suite WHAT PREFIX KERNEL OUT [OPTION...]: boot KERNEL for the
+# in-VM suite (scripts/guest-suite.sh KERNEL OUT OPTION...) and judge
+# each TAP file it names, as PREFIXNAME; a failed boot is one failure
+# more, named WHAT. Called after the step's own step line.
+guest_suite() {
+	local what=$1 prefix=$2 kernel=$3 out=$4 rc=0 msg name
+	shift 4
+	msg=$("$TOP/scripts/guest-suite.sh" "$kernel" "$out" "$@" 2>&1) || rc=$?
+	step_done
+	[ "$rc" -eq 0 ] || fail "$what: $(tail -n1 <<<"$msg")"
+	while read -r name; do
+		judge_tap "$prefix$name" "$out/tap/$name.tap"
+		# The VM kernel's errnos against mainline's, right after the
+		# run that printed them
+		[ "$prefix$name" != noiommu_errno ] || errno_vs_mainline "$out/tap/$name.tap"
+	done < <("$TOP/scripts/guest-suite.sh" --list "$@")
 }
 
 # run_guest_tests [NAME,...]: the in-VM suite, or only these programs.
 run_guest_tests() {
-	step "booting the VM for tests/guest/run-tests.sh"
-	local rc=0 msg name reject only=()
+	local only=()
 	[ -z "${1:-}" ] || only=(--only "$1")
-	reject=$(acpi_text_range "$BUILD/kbuild/vm")
-	msg=$("$TOP/scripts/vm-run.sh" --timeout "$CHECK_TIMEOUT" --log "$GUEST_LOG" \
-		--out "$GUEST_OUT" "${GUEST_MEM[@]}" --append "$GUEST_APPEND" \
-		-- "FAULT_REJECT='$reject' tests/guest/run-tests.sh ${only[*]}" 2>&1) || rc=$?
-	step_done
-	[ "$rc" -eq 0 ] || fail "guest run: $(tail -n1 <<<"$msg")"
-	while read -r name; do
-		judge_tap "$name" "$GUEST_OUT/tap/$name.tap"
-		[ "$name" != noiommu_errno ] || errno_vs_mainline
-	done < <("$TOP/tests/guest/run-tests.sh" --list "${only[@]}")
+	step "booting the VM for tests/guest/run-tests.sh"
+	guest_suite "guest run" "" "$VM_KERNEL" "$GUEST_OUT" \
+		--timeout "$CHECK_TIMEOUT" "${only[@]}"
 }
 
-# The errnos of the series (noiommu_errno's "errno:" lines) against those
-# of mainline 7.3 (tests/guest/noiommu_errno.mainline-7.3, measured by
-# 'make errno-mainline'): they may differ only as documented in
+# errno_vs_mainline TAP: the errnos of the series (the "errno:" lines of
+# noiommu_errno's TAP) against those of mainline 7.3
+# (tests/guest/noiommu_errno.mainline-7.3, measured by 'make
+# errno-mainline'): they may differ only as documented in
 # tests/guest/noiommu_errno.differences. One result per request.
 errno_vs_mainline() {
 	local out=$RESULTS/errno-vs-mainline.tap err=$RESULTS/errno-vs-mainline.err
-	local tap=$GUEST_OUT/tap/noiommu_errno.tap
-	local ref=$TOP/tests/guest/noiommu_errno.mainline-7.3
+	local tap=$1 ref=$TOP/tests/guest/noiommu_errno.mainline-7.3
 	if [ ! -f "$tap" ]; then
 		fail "errno-vs-mainline: no noiommu_errno run to compare ($tap missing)"
 		return
@@ -216,30 +140,21 @@ errno_vs_mainline() {
 # unbinds the virtio-iommu's driver, which cannot be undone in that boot.
 # usage: run_iommu_gone_tests [KERNEL PREFIX]: the VM kernel by default;
 # the sanitizer step passes its kernel and "debug/", and the programs get
-# the sanitizer run's 900 s each.
+# the sanitizer run's time.
 run_iommu_gone_tests() {
-	local kernel=${1:-$BUILD/kbuild/vm/arch/x86/boot/bzImage} prefix=${2:-}
-	local out=$IOMMU_GONE_OUT${prefix:+-debug} rc=0 msg name
-	local cmd="tests/guest/run-tests.sh --suite iommu-gone"
-	[ -z "$prefix" ] || cmd="NOIOMMU_TEST_TIMEOUT=900 NOIOMMU_TIMEOUT_SCALE=$DEBUG_TIMEOUT_SCALE $cmd"
+	local kernel=${1:-$VM_KERNEL} prefix=${2:-} slow=()
+	[ -z "$prefix" ] || slow=("${DEBUG_SLOW[@]}")
 	step "booting ${prefix:+the sanitizer kernel }with a virtio-iommu for run-tests.sh --suite iommu-gone"
-	msg=$("$TOP/scripts/vm-run.sh" --kernel "$kernel" --timeout "$CHECK_TIMEOUT" \
-		--log "$out.log" --out "$out" --iommu virtio \
-		--append "$IOMMU_GONE_APPEND" \
-		-- "$cmd" 2>&1) || rc=$?
-	step_done
-	[ "$rc" -eq 0 ] || fail "${prefix}iommu-gone guest run: $(tail -n1 <<<"$msg")"
-	while read -r name; do
-		judge_tap "$prefix$name" "$out/tap/$name.tap"
-	done < <("$TOP/tests/guest/run-tests.sh" --list --suite iommu-gone)
+	guest_suite "${prefix}iommu-gone guest run" "$prefix" "$kernel" \
+		"$IOMMU_GONE_OUT${prefix:+-debug}" --suite iommu-gone \
+		--timeout "$CHECK_TIMEOUT" "${slow[@]}"
 }
 
 # The whole in-VM suite again on the sanitizer kernel (KASAN, kmemleak,
 # lockdep, UBSAN, DEBUG_LIST, fault injection), ending with a kmemleak
-# scan. Its results count under the prefix "debug/". A program may take
-# up to 15 minutes there: noiommu_fail_nth's sweeps take four.
+# scan. Its results count under the prefix "debug/".
 run_debug_tests() {
-	local rc=0 msg name reject kernel=$BUILD/kbuild/debug/arch/x86/boot/bzImage
+	local msg kernel=$BUILD/kbuild/debug/arch/x86/boot/bzImage
 	step "building the sanitizer kernel (kconfig/debug.config)"
 	if ! msg=$("$TOP/scripts/build-kernel.sh" debug "$TOP/kconfig/vm.config" \
 		"$TOP/kconfig/debug.config" 2>&1); then
@@ -248,16 +163,8 @@ run_debug_tests() {
 	fi
 	step_done
 	step "booting the sanitizer kernel for tests/guest/run-tests.sh --kmemleak"
-	reject=$(acpi_text_range "$BUILD/kbuild/debug")
-	msg=$("$TOP/scripts/vm-run.sh" --kernel "$kernel" \
-		--timeout "$DEBUG_TIMEOUT" --log "$DEBUG_LOG" --out "$DEBUG_OUT" \
-		"${GUEST_MEM[@]}" --append "$GUEST_APPEND" \
-		-- "FAULT_REJECT='$reject' NOIOMMU_TEST_TIMEOUT=900 NOIOMMU_TIMEOUT_SCALE=$DEBUG_TIMEOUT_SCALE tests/guest/run-tests.sh --kmemleak" 2>&1) || rc=$?
-	step_done
-	[ "$rc" -eq 0 ] || fail "sanitizer kernel run: $(tail -n1 <<<"$msg")"
-	while read -r name; do
-		judge_tap "debug/$name" "$DEBUG_OUT/tap/$name.tap"
-	done < <("$TOP/tests/guest/run-tests.sh" --list --kmemleak)
+	guest_suite "sanitizer kernel run" debug/ "$kernel" "$DEBUG_OUT" --kmemleak \
+		--timeout "$DEBUG_TIMEOUT" "${DEBUG_SLOW[@]}"
 	run_iommu_gone_tests "$kernel" debug/
 	run_debug_iommufd "$kernel"
 }
@@ -299,8 +206,7 @@ selftest_warn() {
 	step_done
 	if [ "$rc" -ne 0 ] && [ "$(wc -l <<<"$msg")" -eq 1 ] &&
 		[[ "$msg" == *"kernel report in "*"WARNING:"* ]]; then
-		echo "ok - runner self-test: guest WARN fails the run: $msg"
-		PASSED=$((PASSED + 1))
+		pass "runner self-test: guest WARN fails the run: $msg"
 	else
 		fail "runner self-test: guest WARN did not fail the run as expected (exit $rc): $(tail -n1 <<<"$msg")"
 	fi
@@ -402,11 +308,22 @@ run_step() {
 	esac
 }
 
+# check_step STEP: a wrong step stops the run before any work, with one
+# line: a STEP not in $STEPS, or a program not in the suite
+# (guest-suite.sh --list names the suite's).
+check_step() {
+	[[ " $STEPS " == *" ${1%%:*} "* ]] || usage
+	case "$1" in
+	guest:?*) "$TOP/scripts/guest-suite.sh" --list --only "${1#guest:}" >/dev/null || exit 2 ;;
+	*:*) usage ;;
+	esac
+}
+
 main() {
 	local start=$SECONDS steps=("$@") s vm_tests=0
 	[ $# -gt 0 ] || read -ra steps <<<"$DEFAULT_STEPS"
 	for s in "${steps[@]}"; do
-		[[ " $STEPS " == *" ${s%%:*} "* ]] || usage
+		check_step "$s"
 		case "$s" in guest*|iommu-gone|sanitizer|modules) vm_tests=1 ;; esac
 	done
 	rm -f "$BUILD"/results/*.tap
@@ -415,9 +332,7 @@ main() {
 		run_step "$s"
 	done
 	log "make check took $((SECONDS - start))s"
-	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
-	# Every test listed here can run here: a skip is a failure.
-	[ "$FAILED" -eq 0 ] && [ "$SKIPPED" -eq 0 ]
+	tap_total
 }
 
 main "$@"

@@ -100,6 +100,24 @@ build_warnings() {
 		sed -E 's/^([^:]+):[0-9]+(:[0-9]+)?:/\1:/' | sort -u || true
 }
 
+# acpi_text_range KBUILD: "START END" (hex) of the text of drivers/acpi in
+# the kernel built in KBUILD, the longest run of consecutive System.map
+# text symbols that drivers/acpi defines (names alone can collide). The
+# in-VM suite keeps fault injection out of it (FAULT_REJECT of
+# tests/guest/run-tests.sh, passed by scripts/guest-suite.sh).
+acpi_text_range() {
+	local kb=$1 syms
+	syms=$(nm --defined-only "$kb/drivers/acpi/built-in.a") ||
+		die "cannot list the symbols of $kb/drivers/acpi/built-in.a"
+	awk 'NR == FNR { if ($2 ~ /^[Tt]$/) acpi[$3] = 1; next }
+	     $2 !~ /^[Tt]$/ { next }
+	     $3 in acpi { if (!n++) s = $1; next }
+	     { if (n > best) { best = n; bs = s; be = $1 } n = 0 }
+	     END { if (!best) exit 1; print "0x" bs, "0x" be }' \
+		<(echo "$syms") "$kb/System.map" ||
+		die "no drivers/acpi text found in $kb/System.map"
+}
+
 # Indent stdin as TAP diagnostics.
 tap_diag() {
 	sed 's/^/#   /'

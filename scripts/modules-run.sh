@@ -28,8 +28,8 @@ OUT=$BUILD/vm/modules
 # Not under $OUT, which vm-run.sh empties
 BUILD_TAP=$BUILD/results/modules-build.tap
 TIMEOUT=${NOIOMMU_MODULES_TIMEOUT:-1800}
-# As the in-VM suite's boot (scripts/check.sh): vfio_pci_driver_test maps
-# a 1 GiB region, which a no-IOMMU device gets in 2M hugepages.
+# As the in-VM suite's boot (scripts/guest-suite.sh): vfio_pci_driver_test
+# maps a 1 GiB region, which a no-IOMMU device gets in 2M hugepages.
 GUEST_MEM=(--mem 4096 --hugepages 600)
 
 # What the Kconfig matrix checked of IOMMUFD and VFIO as modules, its

@@ -1,8 +1,8 @@
 #!/bin/bash
-# In-guest test driver (run by scripts/check.sh through scripts/vm-run.sh):
-# for each program in TESTS, prepare its device, run it and keep its TAP
-# in $VM_OUT/tap/NAME.tap (plus a "# exit status N" line). Always exits
-# 0: the host side judges the TAP files.
+# In-guest test driver (run by scripts/guest-suite.sh through
+# scripts/vm-run.sh): for each program in TESTS, prepare its device, run
+# it and keep its TAP in $VM_OUT/tap/NAME.tap (plus a "# exit status N"
+# line). Always exits 0: the host side judges the TAP files.
 #
 # usage: [FAULT_REJECT="START END"] [NOIOMMU_TEST_TIMEOUT=SECS]
 #          tests/guest/run-tests.sh [--list] [--kmemleak]
@@ -62,8 +62,8 @@ BINS="$TOP/build/tests $TOP/build/selftests/vfio $TOP/tests/guest"
 TEST_TIMEOUT=${NOIOMMU_TEST_TIMEOUT:-300}
 
 # Programs that need a boot of their own, with a virtio-iommu whose driver
-# they unbind (scripts/check.sh boots it with vm-run.sh --iommu virtio and
-# iommufd.allow_unsafe_interrupts=1): run with --suite iommu-gone.
+# they unbind (scripts/guest-suite.sh boots it with vm-run.sh --iommu virtio
+# and iommufd.allow_unsafe_interrupts=1): run with --suite iommu-gone.
 IOMMU_GONE_TESTS="
 noiommu_iommu_gone		iommu_gone
 "
@@ -241,7 +241,7 @@ main() {
 }
 
 die_usage() {
-	echo "error: VM_OUT is not set: run this in the VM through scripts/check.sh" >&2
+	echo "error: VM_OUT is not set: run this in the VM through scripts/guest-suite.sh" >&2
 	exit 2
 }
 
