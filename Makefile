@@ -51,8 +51,8 @@ export:
 	@scripts/export.sh
 
 # W=1 in drivers/iommu/ and drivers/vfio/ only, where the series' C code
-# is: on the whole kernel its kernel-doc pass takes a cold build from 14
-# to 18 minutes. bisect-check builds this directory with the same flags
+# is: elsewhere it only reports code the series does not touch.
+# bisect-check builds this directory with the same flags
 # (scripts/build-kernel.sh SERIES_W1=1), so that it stays incremental.
 kernel: tree
 	@SERIES_W1=1 scripts/build-kernel.sh $(KNAME) kconfig/vm.config
