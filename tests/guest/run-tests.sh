@@ -45,8 +45,8 @@ noiommu_fail_nth		fail_nth
 # whole suite, which runs the program whole. One line each: NAME, the
 # program, its setup_* and the kselftest harness's filter (-f FIXTURE).
 SUBSETS="
-noiommu_bad_input	vfio_iommufd_noiommu_test	edu	-f noiommu_bad_input -f noiommu_bad_input_errno -f noiommu_bad_input_answer -f noiommu_end
-noiommu_unpriv		vfio_iommufd_noiommu_test	edu	-f noiommu_unpriv -f noiommu_end
+noiommu_bad_input	vfio_iommufd_noiommu_test	edu	-f noiommu_bad_input -f noiommu_bad_input_errno -f noiommu_bad_input_answer
+noiommu_unpriv		vfio_iommufd_noiommu_test	edu	-f noiommu_unpriv
 noiommu_lifetime	vfio_iommufd_noiommu_test	edu	-f noiommu_lifetime
 "
 
