@@ -29,7 +29,8 @@ help:
 	@echo "                   then modprobe, core tests, rmmod, three times"
 	@echo "make sanitizer     the in-VM suite on the KASAN/kmemleak/lockdep kernel"
 	@echo "make fault-injection | stress | bad-input | unprivileged"
-	@echo "                   one program of the in-VM suite (noiommu_fail_nth, ...)"
+	@echo "                   one program of the in-VM suite (noiommu_fail_nth, noiommu_stress),"
+	@echo "                   or the selftest's bad-input or privilege tests"
 	@echo "make errno-mainline  boot mainline 7.3, measure its errnos: tests/guest/noiommu_errno.mainline-7.3"
 	@echo "                   (make check compares the series' with it)"
 	@echo "make tree|export|kernel BASE=7.3  the same on linux-source-7.3 and patches-7.3/"
@@ -103,8 +104,10 @@ fault-injection: kernel
 stress: kernel
 	@scripts/check.sh guest:noiommu_stress
 
+# The fixtures of vfio_iommufd_noiommu_test that hold them (run-tests.sh's
+# SUBSETS)
 bad-input: kernel
-	@scripts/check.sh guest:noiommu_badinput
+	@scripts/check.sh guest:noiommu_bad_input
 
 unprivileged: kernel
 	@scripts/check.sh guest:noiommu_unpriv

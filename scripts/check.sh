@@ -3,7 +3,8 @@
 # programs and run every check, or the STEPs given, in this order:
 #   static     checkpatch --strict and kernel-doc on the series
 #   guest      tests/guest/run-tests.sh in the VM (guest:NAME,... runs
-#              only those programs), then the iommu-gone step; the errnos
+#              only those programs, or subsets of one: run-tests.sh's
+#              SUBSETS), then the iommu-gone step; the errnos
 #              noiommu_errno prints are compared with mainline 7.3's
 #              (scripts/errno-compare.sh, no 7.3 kernel needed)
 #   iommu-gone run-tests.sh --suite iommu-gone in a boot of its own, with
@@ -66,7 +67,7 @@ STEPS="static guest iommu-gone modules runner kunit bisect iommufd matrix saniti
 DEFAULT_STEPS="static guest modules runner kunit bisect iommufd matrix"
 
 usage() {
-	echo "usage: $0 [STEP...], STEP one of: $STEPS (guest:NAME,... for some programs)" >&2
+	echo "usage: $0 [STEP...], STEP one of: $STEPS (guest:NAME,... for some programs or subsets)" >&2
 	exit 2
 }
 
@@ -108,7 +109,8 @@ guest_suite() {
 	done < <("$TOP/scripts/guest-suite.sh" --list "$@")
 }
 
-# run_guest_tests [NAME,...]: the in-VM suite, or only these programs.
+# run_guest_tests [NAME,...]: the in-VM suite, or only these programs or
+# subsets.
 run_guest_tests() {
 	local only=()
 	[ -z "${1:-}" ] || only=(--only "$1")

@@ -20,7 +20,7 @@
 # OPTION:
 #   --suite main|iommu-gone  the programs of run-tests.sh's --suite
 #             (main, the default; iommu-gone needs a boot of its own)
-#   --only NAME[,NAME...]    only these programs of the suite
+#   --only NAME[,NAME...]    only these programs (or SUBSETS) of the suite
 #   --kmemleak               end with a kmemleak scan (sanitizer kernel)
 #   --timeout SECS           the whole boot (default 900: a limit for a
 #                            hung guest, not a time the run must meet)

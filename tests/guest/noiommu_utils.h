@@ -413,38 +413,6 @@ static inline unsigned long kernel_taint(void)
 		       TAINT_PROBLEMS)					\
 		TH_LOG("the kernel reported a bad page, oops, warning or soft lockup")
 
-/*
- * Set this thread's capability sets (bits of CAP_* in @effective and
- * @permitted, inheritable cleared). Returns 0 or -1 with errno.
- */
-static inline int caps_set(uint64_t effective, uint64_t permitted)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {
-		{ .effective = (uint32_t)effective,
-		  .permitted = (uint32_t)permitted },
-		{ .effective = (uint32_t)(effective >> 32),
-		  .permitted = (uint32_t)(permitted >> 32) },
-	};
-
-	return syscall(SYS_capset, &hdr, data);
-}
-
-/* This thread's effective capabilities, as a bit mask; 0 on error */
-static inline uint64_t caps_effective(void)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-
-	if (syscall(SYS_capget, &hdr, data))
-		return 0;
-	return data[0].effective | (uint64_t)data[1].effective << 32;
-}
-
 /* Drop @cap from this thread's effective, permitted and inheritable sets */
 static inline int caps_drop(int cap)
 {

@@ -11,7 +11,8 @@
 #               each prints its own TAP plan ("1..N"), which the host
 #               side holds its results to
 #   --kmemleak  end with a kmemleak scan (sanitizer kernel)
-#   --only      run (or list) only these programs of the suite
+#   --only      run (or list) only these programs of the suite, or
+#               these SUBSETS (one program's tests, chosen by fixture)
 #   --suite     the programs of TESTS (main, the default) or of
 #               IOMMU_GONE_TESTS, which need a boot of their own
 set -euo pipefail
@@ -33,13 +34,20 @@ vfio_pci_driver_test		vfio_driver
 vfio_pci_device_test		vfio_device
 vfio_iommufd_setup_test		edu
 vfio_dma_mapping_test		vfio_dma
-noiommu_lifetime		edu
-noiommu_badinput		edu
-noiommu_unpriv			edu
 noiommu_stress			edu
 noiommu_domains			edu
 noiommu_errno			edu
 noiommu_fail_nth		fail_nth
+"
+
+# Subsets: the tests of one program that some fixtures hold, run on their
+# own with --only NAME (make bad-input, make unprivileged), never in the
+# whole suite, which runs the program whole. One line each: NAME, the
+# program, its setup_* and the kselftest harness's filter (-f FIXTURE).
+SUBSETS="
+noiommu_bad_input	vfio_iommufd_noiommu_test	edu	-f noiommu_bad_input -f noiommu_bad_input_errno -f noiommu_bad_input_answer
+noiommu_unpriv		vfio_iommufd_noiommu_test	edu	-f noiommu_unpriv
+noiommu_lifetime	vfio_iommufd_noiommu_test	edu	-f noiommu_lifetime
 "
 
 # The upstream vfio selftests run on the edu device's no-IOMMU cdev, minus
@@ -81,22 +89,34 @@ suite_tests() {
 	esac
 }
 
-# "NAME SETUP" of each program selected by --only (all without it).
+# The subsets --only may name: the main suite's.
+suite_subsets() {
+	[ "$SUITE" != main ] || echo "$SUBSETS"
+}
+
+# "NAME PROGRAM SETUP [FILTER...]" of each program selected by --only (all
+# without it), then of each subset it names.
 selected_tests() {
-	local name setup
+	local name setup filter
 	while read -r name setup; do
 		[ -n "$name" ] || continue
 		[ -z "$ONLY" ] || [[ ",$ONLY," == *",$name,"* ]] || continue
-		echo "$name $setup"
+		echo "$name $name $setup"
 	done <<<"$(suite_tests)"
+	[ -n "$ONLY" ] || return 0
+	while read -r name prog setup filter; do
+		[ -n "$name" ] || continue
+		[[ ",$ONLY," == *",$name,"* ]] || continue
+		echo "$name $prog $setup $filter"
+	done <<<"$(suite_subsets)"
 }
 
-# Every name given to --only must be a program of the suite.
+# Every name given to --only must be a program or a subset of the suite.
 check_only() {
 	local name
 	for name in ${ONLY//,/ }; do
-		awk -v n="$name" '$1 == n { f = 1 } END { exit !f }' <<<"$(suite_tests)" || {
-			echo "error: no test program '$name' in suite $SUITE of $0 (see --list)" >&2
+		awk -v n="$name" '$1 == n { f = 1 } END { exit !f }' <<<"$(suite_tests; suite_subsets)" || {
+			echo "error: no test program or subset '$name' in suite $SUITE of $0 (see --list)" >&2
 			exit 2
 		}
 	done
@@ -176,18 +196,22 @@ setup_iommu_gone() {
 	echo "$bdf"
 }
 
-# run_one NAME SETUP: run build/tests/NAME into $VM_OUT/tap/NAME.tap.
+# run_one NAME PROGRAM SETUP [FILTER]: run PROGRAM (build/tests/PROGRAM,
+# ...) with the harness's FILTER into $VM_OUT/tap/NAME.tap.
 run_one() {
-	local name=$1 setup=$2 tap=$VM_OUT/tap/$1.tap args rc=0
+	local name=$1 bin tap=$VM_OUT/tap/$1.tap args rc=0
+	local setup=$3 filter=${4:-}
+	bin=$(test_bin "$2")
 	echo "# $name"
 	if ! args=$("setup_$setup" 2>&1); then
 		printf 'Bail out! setup %s failed: %s\n' "$setup" "$args" | tee "$tap"
 		return 0
 	fi
-	# shellcheck disable=SC2086 # args are words (a BDF, ...)
-	timeout -k 5 "$TEST_TIMEOUT" "$(test_bin "$name")" $args >"$tap" 2>&1 || rc=$?
+	# The BDF comes last: the selftests take it off the end of argv
+	# shellcheck disable=SC2086 # filter and args are words (-f NAME, a BDF, ...)
+	timeout -k 5 "$TEST_TIMEOUT" "$bin" $filter $args >"$tap" 2>&1 || rc=$?
 	echo "# exit status $rc" >>"$tap"
-	reap "$(test_bin "$name")" >>"$tap"
+	reap "$bin" >>"$tap"
 	cat "$tap"
 }
 
@@ -211,7 +235,7 @@ kmemleak_check() {
 }
 
 main() {
-	local kmemleak=0 list=0 name setup
+	local kmemleak=0 list=0 name prog setup filter
 	ONLY=
 	SUITE=main
 	while [ $# -gt 0 ]; do
@@ -234,8 +258,8 @@ main() {
 	[ -n "${VM_OUT:-}" ] || die_usage
 	mkdir -p "$VM_OUT/tap"
 	# A here-string: the guest has no /dev/fd for a process substitution
-	while read -r name setup; do
-		run_one "$name" "$setup"
+	while read -r name prog setup filter; do
+		run_one "$name" "$prog" "$setup" "$filter"
 	done <<<"$(selected_tests)"
 	[ "$kmemleak" = 0 ] || kmemleak_check
 }
