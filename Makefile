@@ -10,7 +10,7 @@ SHELL := /bin/bash
 # build/kbuild/vm-7.3 (scripts/lib.sh). Unset, the 7.2 series.
 KNAME := $(if $(filter-out 7.2,$(BASE)),vm-$(BASE),vm)
 
-.PHONY: help deps tree export kernel demo check checkpatch bisect-check kunit iommufd-regression kconfig-matrix modules-run sanitizer fault-injection stress bad-input unprivileged errno-mainline bench clean
+.PHONY: help deps tree export kernel kernel-7.3 demo check checkpatch bisect-check kunit iommufd-regression kconfig-matrix modules-run sanitizer fault-injection stress bad-input unprivileged errno-mainline bench clean
 
 help:
 	@echo "make demo          build the patched kernel, boot it, drive the edu device"
@@ -61,7 +61,11 @@ kernel: tree
 demo: kernel
 	@scripts/demo.sh
 
-check: kernel
+# The 7.3 series' VM kernel, which make check tests as well
+kernel-7.3:
+	@$(MAKE) --no-print-directory kernel BASE=7.3
+
+check: kernel kernel-7.3
 	@scripts/check.sh
 
 checkpatch: tree
@@ -84,6 +88,14 @@ iommufd-regression: kernel $(BASE_IMAGE)
 $(BASE_IMAGE): | tree
 	@scripts/bisect-check.sh >/dev/null || test -f $@ || \
 		{ echo "error: bisect-check did not build the base kernel (see $(BUILD_ROOT)/results/bisect.tap)" >&2; exit 1; }
+
+# Mainline 7.3 as released, which bisect-check of the 7.3 series builds
+# first and keeps: errno-mainline and bench boot it.
+MAINLINE_IMAGE := $(BUILD_ROOT)/kbuild/base-7.3-bzImage
+
+$(MAINLINE_IMAGE): | kernel-7.3
+	@BASE=7.3 scripts/bisect-check.sh >/dev/null || test -f $@ || \
+		{ echo "error: bisect-check did not build mainline 7.3 (see $(BUILD_ROOT)/results/bisect-7.3.tap)" >&2; exit 1; }
 
 kconfig-matrix: tree
 	@scripts/kconfig-matrix.sh
@@ -114,10 +126,10 @@ unprivileged: kernel
 
 # Mainline 7.3's errnos, the reference of make check's comparison. The
 # series' VM kernel provides the UAPI headers of the program both run.
-errno-mainline: kernel
+errno-mainline: kernel $(MAINLINE_IMAGE)
 	@scripts/errno-mainline.sh
 
-bench: kernel
+bench: kernel kernel-7.3 $(MAINLINE_IMAGE)
 	@scripts/bench.sh
 
 clean:

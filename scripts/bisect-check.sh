@@ -4,7 +4,9 @@
 # is, with W=1) and the vfio selftests. Fail, naming the patch, if a
 # prefix does not build or gives a warning the base does not. Prints TAP
 # and writes it to build/results/bisect.tap. The base's bzImage is kept
-# as build/kbuild/base-bzImage.
+# as build/kbuild/base-bzImage. With BASE=7.3 (scripts/lib.sh), the 7.3
+# series in build/kbuild/vm-7.3: build/results/bisect-7.3.tap and
+# build/kbuild/base-7.3-bzImage, mainline 7.3 as released.
 #
 # The kernel is built in the VM kernel's build directory (same
 # configuration and flags: scripts/build-kernel.sh SERIES_W1=1, as 'make
@@ -17,16 +19,16 @@
 # built at the base (where 7.2's do not build: reported, not failed) and
 # wherever a patch changes them or the UAPI headers they include.
 #
-# usage: scripts/bisect-check.sh
+# usage: [BASE=X] scripts/bisect-check.sh
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-NAME=vm
+NAME=$KNAME
 OUT=$BUILD/kbuild/$NAME
-SELFTEST_OUT=$BUILD/kbuild/bisect-selftests
-TAP=$BUILD/results/bisect.tap
-BASE_IMAGE=$BUILD/kbuild/base-bzImage
+SELFTEST_OUT=$BUILD/kbuild/bisect-selftests$SFX
+TAP=$BUILD/results/bisect$SFX.tap
+BASE_IMAGE=$BUILD/kbuild/base$SFX-bzImage
 # What the kernel build does not read
 NOT_KERNEL=(':!Documentation' ':!tools' ':!MAINTAINERS')
 SELFTEST_INPUTS=(tools/testing/selftests/vfio include/uapi)

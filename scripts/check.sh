@@ -23,6 +23,9 @@
 #   sanitizer  the in-VM suite on the sanitizer kernel, then kmemleak
 #              (only when asked for: 'make sanitizer'; see the README's
 #              time budget)
+#   STEP-7.3   static, guest, iommu-gone, kunit, bisect or iommufd for the
+#              7.3 series (patches-7.3/ on mainline 7.3: build/linux-7.3,
+#              build/kbuild/vm-7.3), its results named 7.3/NAME
 # and aggregate every TAP file. Ends with one line
 # "N passed, N failed, N skipped" and exits non-zero on any failure, skip,
 # crash, kernel report or missing result. Each step is another script's
@@ -44,11 +47,8 @@ set -euo pipefail
 CHECK_TIMEOUT=${NOIOMMU_CHECK_TIMEOUT:-900}
 SELFTEST_TIMEOUT=${NOIOMMU_SELFTEST_TIMEOUT:-180}
 RESULTS=$BUILD/check
-VM_KERNEL=$BUILD/kbuild/vm/arch/x86/boot/bzImage
 # The in-VM suite's boots (scripts/guest-suite.sh): TAP files in OUT/tap/,
 # the console in OUT.log
-GUEST_OUT=$BUILD/vm/check
-IOMMU_GONE_OUT=$BUILD/vm/iommu-gone
 DEBUG_OUT=$BUILD/vm/debug
 DEBUG_TIMEOUT=${NOIOMMU_DEBUG_TIMEOUT:-2400}
 # The sanitizer kernel is about 5 times slower: the harness's per-test
@@ -61,10 +61,26 @@ DEBUG_SLOW=(--test-timeout 900 --timeout-scale 5)
 # for each of the 12 format configurations.
 KUNIT_MIN_CASES=222
 
-STEPS="static guest iommu-gone modules runner kunit bisect iommufd matrix sanitizer"
+# The steps that also run for the 7.3 series, as STEP-7.3
+BASE_STEPS="static guest iommu-gone kunit bisect iommufd"
+STEPS="static guest iommu-gone modules runner kunit bisect iommufd matrix sanitizer ${BASE_STEPS// /-7.3 }-7.3"
 # What 'make check' (and so CI) runs: a cold run stays within 75 minutes
 # (the README's time budget)
-DEFAULT_STEPS="static guest modules runner kunit bisect iommufd matrix"
+DEFAULT_STEPS="static static-7.3 guest guest-7.3 modules runner kunit kunit-7.3 bisect iommufd bisect-7.3 iommufd-7.3 matrix"
+
+# use_base B: the series the steps work on, 7.2 or 7.3: scripts/lib.sh's
+# TREE, PATCHES, SFX and KNAME for BASE=B (exported to the scripts the
+# steps run), and the step's own paths. PFX names the results ("7.3/").
+use_base() {
+	export BASE=$1
+	# shellcheck source-path=SCRIPTDIR source=lib.sh
+	. "$TOP/scripts/lib.sh"
+	PFX=${SFX:+${SFX#-}/}
+	VM_KERNEL=$BUILD/kbuild/$KNAME/arch/x86/boot/bzImage
+	GUEST_OUT=$BUILD/vm/check$SFX
+	IOMMU_GONE_OUT=$BUILD/vm/iommu-gone$SFX
+}
+use_base 7.2
 
 usage() {
 	echo "usage: $0 [STEP...], STEP one of: $STEPS (guest:NAME,... for some programs or subsets)" >&2
@@ -81,13 +97,13 @@ step_done() {
 }
 
 build_tests() {
-	step "building tests (tests/Makefile)"
+	step "building tests (tests/Makefile${PFX:+ BASE=$BASE})"
 	mkdir -p "$RESULTS"
 	# dpdk-dev has dpdk-testpmd, the legacy-path client
 	need_pkgs gcc make qemu-system-x86 busybox-static uuid-dev dpdk-dev \
 		librte-net-e1000-23
-	make -C "$TOP/tests" >"$RESULTS/build.log" 2>&1 ||
-		die "building tests failed: $(grep -m1 -E 'error|Error' "$RESULTS/build.log" || tail -n1 "$RESULTS/build.log") (see $RESULTS/build.log)"
+	make -C "$TOP/tests" BASE="$BASE" >"$RESULTS/build$SFX.log" 2>&1 ||
+		die "building tests${SFX:+ for $BASE} failed: $(grep -m1 -E 'error|Error' "$RESULTS/build$SFX.log" || tail -n1 "$RESULTS/build$SFX.log") (see $RESULTS/build$SFX.log)"
 	step_done
 }
 
@@ -105,7 +121,7 @@ guest_suite() {
 		judge_tap "$prefix$name" "$out/tap/$name.tap"
 		# The VM kernel's errnos against mainline's, right after the
 		# run that printed them
-		[ "$prefix$name" != noiommu_errno ] || errno_vs_mainline "$out/tap/$name.tap"
+		[ "$prefix$name" != "${PFX}noiommu_errno" ] || errno_vs_mainline "$out/tap/$name.tap"
 	done < <("$TOP/scripts/guest-suite.sh" --list "$@")
 }
 
@@ -114,8 +130,8 @@ guest_suite() {
 run_guest_tests() {
 	local only=()
 	[ -z "${1:-}" ] || only=(--only "$1")
-	step "booting the VM for tests/guest/run-tests.sh"
-	guest_suite "guest run" "" "$VM_KERNEL" "$GUEST_OUT" \
+	step "booting the ${PFX:+$BASE series }VM for tests/guest/run-tests.sh"
+	guest_suite "${PFX}guest run" "$PFX" "$VM_KERNEL" "$GUEST_OUT" \
 		--timeout "$CHECK_TIMEOUT" "${only[@]}"
 }
 
@@ -125,30 +141,30 @@ run_guest_tests() {
 # errno-mainline'): they may differ only as documented in
 # tests/guest/noiommu_errno.differences. One result per request.
 errno_vs_mainline() {
-	local out=$RESULTS/errno-vs-mainline.tap err=$RESULTS/errno-vs-mainline.err
+	local out=$RESULTS/errno-vs-mainline$SFX.tap err=$RESULTS/errno-vs-mainline$SFX.err
 	local tap=$1 ref=$TOP/tests/guest/noiommu_errno.mainline-7.3
 	if [ ! -f "$tap" ]; then
-		fail "errno-vs-mainline: no noiommu_errno run to compare ($tap missing)"
+		fail "${PFX}errno-vs-mainline: no noiommu_errno run to compare ($tap missing)"
 		return
 	fi
 	if ! "$TOP/scripts/errno-compare.sh" "$tap" >"$out" 2>"$err" && [ -s "$err" ]; then
-		fail "errno-vs-mainline: $(head -n1 "$err")"
+		fail "${PFX}errno-vs-mainline: $(head -n1 "$err")"
 		return
 	fi
-	judge_tap errno-vs-mainline "$out" "$(grep -c '^errno: ' "$ref")"
+	judge_tap "${PFX}errno-vs-mainline" "$out" "$(grep -c '^errno: ' "$ref")"
 }
 
 # The IOMMU-gone scenario (noiommu_iommu_gone) in a boot of its own: it
 # unbinds the virtio-iommu's driver, which cannot be undone in that boot.
-# usage: run_iommu_gone_tests [KERNEL PREFIX]: the VM kernel by default;
+# usage: run_iommu_gone_tests [KERNEL debug/]: the VM kernel by default;
 # the sanitizer step passes its kernel and "debug/", and the programs get
 # the sanitizer run's time.
 run_iommu_gone_tests() {
-	local kernel=${1:-$VM_KERNEL} prefix=${2:-} slow=()
-	[ -z "$prefix" ] || slow=("${DEBUG_SLOW[@]}")
-	step "booting ${prefix:+the sanitizer kernel }with a virtio-iommu for run-tests.sh --suite iommu-gone"
+	local kernel=${1:-$VM_KERNEL} prefix=${2:-$PFX} slow=()
+	[ "$prefix" != debug/ ] || slow=("${DEBUG_SLOW[@]}")
+	step "booting ${slow:+the sanitizer kernel }${PFX:+the $BASE series }with a virtio-iommu for run-tests.sh --suite iommu-gone"
 	guest_suite "${prefix}iommu-gone guest run" "$prefix" "$kernel" \
-		"$IOMMU_GONE_OUT${prefix:+-debug}" --suite iommu-gone \
+		"$IOMMU_GONE_OUT${slow:+-debug}" --suite iommu-gone \
 		--timeout "$CHECK_TIMEOUT" "${slow[@]}"
 }
 
@@ -216,30 +232,30 @@ selftest_warn() {
 
 # Number of patches in the series.
 series_len() {
-	grep -cv '^#' "$TOP/patches/series"
+	grep -cv '^#' "$PATCHES/series"
 }
 
 # checkpatch --strict on every patch, kernel-doc on the UAPI header.
 static_checks() {
-	step "static checks: checkpatch --strict, kernel-doc"
-	"$TOP/scripts/checkpatch.sh" >"$RESULTS/static.log" 2>&1 || true
-	judge_tap static "$BUILD/results/static.tap" "$(($(series_len) + 2))"
+	step "static checks${PFX:+ of the $BASE series}: checkpatch --strict, kernel-doc"
+	"$TOP/scripts/checkpatch.sh" >"$RESULTS/static$SFX.log" 2>&1 || true
+	judge_tap "${PFX}static" "$BUILD/results/static$SFX.tap" "$(($(series_len) + 2))"
 	step_done
 }
 
 # generic_pt's KUnit tests on UML, with kunit.py.
 kunit_tests() {
 	local cases
-	step "KUnit: generic_pt on UML (tools/testing/kunit/kunit.py)"
-	"$TOP/scripts/kunit.sh" >"$RESULTS/kunit.log" 2>&1 || true
+	step "KUnit${PFX:+ on $BASE}: generic_pt on UML (tools/testing/kunit/kunit.py)"
+	"$TOP/scripts/kunit.sh" >"$RESULTS/kunit$SFX.log" 2>&1 || true
 	# The count is the plan kunit.py found; it must not shrink below the
 	# cases of the base's suite plus test_phys_contig.
-	cases=$(sed -n 's/^1\.\.//p' "$BUILD/results/kunit.tap" 2>/dev/null || true)
+	cases=$(sed -n 's/^1\.\.//p' "$BUILD/results/kunit$SFX.tap" 2>/dev/null || true)
 	if [ "${cases:-0}" -lt "$KUNIT_MIN_CASES" ]; then
-		fail "kunit: ${cases:-no} test cases, expected at least $KUNIT_MIN_CASES (see $RESULTS/kunit.log)"
+		fail "${PFX}kunit: ${cases:-no} test cases, expected at least $KUNIT_MIN_CASES (see $RESULTS/kunit$SFX.log)"
 		return
 	fi
-	judge_tap kunit "$BUILD/results/kunit.tap" "$cases"
+	judge_tap "${PFX}kunit" "$BUILD/results/kunit$SFX.tap" "$cases"
 	step_done
 }
 
@@ -273,28 +289,29 @@ modules_run() {
 # iommufd's own selftests (mock IOMMU) give the same results on the base,
 # kept by bisect_check, and on the series.
 iommufd_regression() {
-	step "no regression: iommufd selftests on the base and on the series"
+	step "no regression: iommufd selftests on the base and on the ${PFX:+$BASE }series"
 	local planned
-	"$TOP/scripts/iommufd-regression.sh" >"$RESULTS/iommufd.log" 2>&1 || true
+	"$TOP/scripts/iommufd-regression.sh" >"$RESULTS/iommufd$SFX.log" 2>&1 || true
 	# One result per test the series adds, which the script counts from
 	# the harness's own output, after 7 of its own
-	planned=$(sed -n 's/^1\.\.//p' "$BUILD/results/iommufd.tap" 2>/dev/null || true)
-	judge_tap iommufd-regression "$BUILD/results/iommufd.tap" "${planned:-7}"
+	planned=$(sed -n 's/^1\.\.//p' "$BUILD/results/iommufd$SFX.tap" 2>/dev/null || true)
+	judge_tap "${PFX}iommufd-regression" "$BUILD/results/iommufd$SFX.tap" "${planned:-7}"
 	step_done
 }
 
 # Every prefix of the series builds (W=1 in drivers/iommu/ and
 # drivers/vfio/) and adds no warning.
 bisect_check() {
-	step "bisect check: every prefix of the series (W=1 in drivers/iommu/, drivers/vfio/)"
-	"$TOP/scripts/bisect-check.sh" >"$RESULTS/bisect.log" 2>&1 || true
-	judge_tap bisect "$BUILD/results/bisect.tap" "$(($(series_len) + 1))"
+	step "bisect check: every prefix of the ${PFX:+$BASE }series (W=1 in drivers/iommu/, drivers/vfio/)"
+	"$TOP/scripts/bisect-check.sh" >"$RESULTS/bisect$SFX.log" 2>&1 || true
+	judge_tap "${PFX}bisect" "$BUILD/results/bisect$SFX.tap" "$(($(series_len) + 1))"
 	step_done
 }
 
 # run_step STEP: one of $STEPS, or guest:NAME,...
 run_step() {
 	case "$1" in
+	*-7.3) use_base 7.3; run_step "${1%-7.3}"; use_base 7.2 ;;
 	static) static_checks ;;
 	guest) run_guest_tests; run_iommu_gone_tests ;;
 	iommu-gone) run_iommu_gone_tests ;;
@@ -322,14 +339,18 @@ check_step() {
 }
 
 main() {
-	local start=$SECONDS steps=("$@") s vm_tests=0
+	local start=$SECONDS steps=("$@") s vm_tests=0 vm_tests_73=0
 	[ $# -gt 0 ] || read -ra steps <<<"$DEFAULT_STEPS"
 	for s in "${steps[@]}"; do
 		check_step "$s"
-		case "$s" in guest*|iommu-gone|sanitizer|modules) vm_tests=1 ;; esac
+		case "$s" in
+		guest*-7.3 | iommu-gone-7.3) vm_tests_73=1 ;;
+		guest* | iommu-gone | sanitizer | modules) vm_tests=1 ;;
+		esac
 	done
 	rm -f "$BUILD"/results/*.tap
 	[ "$vm_tests" = 0 ] || build_tests
+	[ "$vm_tests_73" = 0 ] || { use_base 7.3; build_tests; use_base 7.2; }
 	for s in "${steps[@]}"; do
 		run_step "$s"
 	done

@@ -1,14 +1,15 @@
 #!/bin/bash
 # Static checks of the series, as TAP: quilt applies it, checkpatch.pl
 # --strict on every patch, and kernel-doc on the UAPI header reporting
-# nothing the base does not. Writes build/results/static.tap and prints it.
+# nothing the base does not. Writes build/results/static.tap and prints it
+# (BASE=7.3: the 7.3 series, build/results/static-7.3.tap).
 #
-# usage: scripts/checkpatch.sh
+# usage: [BASE=X] scripts/checkpatch.sh
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-OUT=$BUILD/results/static.tap
+OUT=$BUILD/results/static$SFX.tap
 
 # Print the files patch $1 creates that no MAINTAINERS entry with a
 # maintainer (M:) covers, as get_maintainer.pl sees them in the tree.
@@ -42,13 +43,13 @@ kerneldoc_warnings() {
 		sed -E 's/^(Warning|Error): [^ ]+:[0-9]+ /\1: /' | sort -u
 }
 
-# The series also applies with quilt, from patches/series, to the base.
+# The series also applies with quilt, from its series file, to the base.
 quilt_applies() {
 	local tmp rc=0
 	tmp=$(mktemp -d)
 	git -C "$TREE" archive base | tar -x -C "$tmp"
-	(cd "$tmp" && QUILT_PATCHES="$TOP/patches" quilt push -a -q) \
-		>"$BUILD/results/quilt.log" 2>&1 || rc=$?
+	(cd "$tmp" && QUILT_PATCHES="$PATCHES" quilt push -a -q) \
+		>"$BUILD/results/quilt$SFX.log" 2>&1 || rc=$?
 	rm -rf "$tmp"
 	return "$rc"
 }

@@ -1,53 +1,29 @@
 #!/bin/bash
 # Measure the errnos of mainline Linux 7.3 and make them the reference of
-# make check's comparison: fetch and unpack linux-source-7.3 (base-7.3.conf,
-# build/linux-7.3), build its VM kernel with kconfig/vm.config into
-# build/kbuild/vm-7.3, boot it, run tests/guest/noiommu_errno (the binary
-# built for the series, so both kernels run the same program) and write
-# its "errno:" lines, with a header saying what produced them, to
-# tests/guest/noiommu_errno.mainline-7.3. Then compare the last series run
-# of make check with it, if there is one (scripts/errno-compare.sh).
-#
-# The kernel build is serialised with every other kernel build on the
-# machine through flock(1) on $NOIOMMU_KBUILD_LOCK (default /tmp/kbuild.lock).
+# make check's comparison: boot mainline 7.3 as released (linux-source-7.3,
+# base-7.3.conf, with kconfig/vm.config: build/kbuild/base-7.3-bzImage,
+# which 'BASE=7.3 scripts/bisect-check.sh' builds first and keeps; 'make
+# errno-mainline' makes it if missing), run tests/guest/noiommu_errno (the
+# binary built for the 7.2 series, so both kernels run the same program)
+# and write its "errno:" lines, with a header saying what produced them,
+# to tests/guest/noiommu_errno.mainline-7.3. Then compare the last series
+# run of make check with it, if there is one (scripts/errno-compare.sh).
 #
 # usage: scripts/errno-mainline.sh     (make errno-mainline)
-# env: NOIOMMU_KBUILD_LOCK, ERRNO_TIMEOUT (guest run, default 600 s)
+# env: ERRNO_TIMEOUT (guest run, default 600 s)
 set -euo pipefail
-# The 7.3 base for this script and the ones it runs (tree.sh, build-kernel.sh)
+# The 7.3 base: its tree names the kernel, its SFX the image
 export BASE=7.3
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-KNAME=vm-7.3
-KERNEL=$BUILD/kbuild/$KNAME/arch/x86/boot/bzImage
+KERNEL=$BUILD/kbuild/base$SFX-bzImage
 OUT=$BUILD/vm/errno-mainline
 LOG=$BUILD/vm/errno-mainline.log
 REFERENCE=$TOP/tests/guest/noiommu_errno.mainline-7.3
 SERIES_TAP=$BUILD/vm/check/tap/noiommu_errno.tap
-KBUILD_LOCK=${NOIOMMU_KBUILD_LOCK:-/tmp/kbuild.lock}
 ERRNO_TIMEOUT=${ERRNO_TIMEOUT:-600}
 GUEST_CMD="tests/guest/run-tests.sh --only noiommu_errno"
-
-# build/linux-7.3 must be mainline itself: once patches-7.3/ holds the
-# follow-up series, its tree is no longer what this measures.
-check_mainline_tree() {
-	local n
-	n=$(git -C "$TREE" rev-list --count base..HEAD)
-	[ "$n" -eq 0 ] ||
-		die "${TREE#"$TOP"/} carries $n commits on top of $BASE_PACKAGE: the reference must be measured on the base alone"
-	git -C "$TREE" diff --quiet base ||
-		die "${TREE#"$TOP"/} has uncommitted changes: the reference must be measured on $BASE_PACKAGE alone ('make tree BASE=7.3 FORCE=1' drops them)"
-}
-
-# With the flags of 'make kernel BASE=7.3' (Makefile), which builds the
-# same directory: one continues the other's build.
-build_kernel() {
-	log "building $KNAME (waiting for $KBUILD_LOCK if another kernel build runs)"
-	need_pkgs util-linux
-	flock "$KBUILD_LOCK" env BASE=7.3 SERIES_W1=1 \
-		"$TOP/scripts/build-kernel.sh" "$KNAME" "$TOP/kconfig/vm.config"
-}
 
 # The header of the reference: kernel, configuration, command, result.
 header() {
@@ -64,10 +40,11 @@ header() {
 #
 # kernel:  $ver (base-7.3.conf, no patches),
 #          kconfig/vm.config with kconfig/renames-7.3 (PROC_SYSCTL is
-#          SYSCTL in 7.3), built into build/kbuild/$KNAME
+#          SYSCTL in 7.3): build/kbuild/base-7.3-bzImage, the base of
+#          BASE=7.3 scripts/bisect-check.sh
 # program: build/tests/noiommu_errno, built for the series
 #          (make -C tests, UAPI headers of build/kbuild/vm)
-# command: scripts/vm-run.sh --kernel build/kbuild/$KNAME/arch/x86/boot/bzImage
+# command: scripts/vm-run.sh --kernel build/kbuild/base-7.3-bzImage
 #            --out build/vm/errno-mainline --log build/vm/errno-mainline.log
 #            --mem 4096 -- '$GUEST_CMD'
 # result:  vm-run.sh exit $rc${report:+; $report}; harness: ${summary:-no summary}
@@ -77,11 +54,10 @@ EOF
 main() {
 	local rc=0 msg tap=$OUT/tap/noiommu_errno.tap tmp
 	[ $# -eq 0 ] || die "usage: $0 (no arguments)"
-	"$TOP/scripts/tree.sh"
-	check_mainline_tree
-	build_kernel
+	[ -f "$KERNEL" ] ||
+		die "no $KERNEL: 'make errno-mainline' builds it (BASE=7.3 scripts/bisect-check.sh)"
 	log "building tests/guest/noiommu_errno"
-	make -s -C "$TOP/tests" "$BUILD/tests/noiommu_errno" ||
+	make -s -C "$TOP/tests" BASE=7.2 "$BUILD/tests/noiommu_errno" ||
 		die "cannot build tests/guest/noiommu_errno (see the output above)"
 	log "booting mainline 7.3 for $GUEST_CMD"
 	msg=$("$TOP/scripts/vm-run.sh" --kernel "$KERNEL" --timeout "$ERRNO_TIMEOUT" \

@@ -32,7 +32,8 @@
 #                            edu (vm-run.sh --iommu); by default none for
 #                            main, virtio for iommu-gone
 #   --append "CMDLINE"       more kernel command line
-# env: VM_VERBOSE, VM_ACCEL (scripts/vm-run.sh)
+# env: BASE (scripts/lib.sh: BASE=7.3 runs the programs built for the 7.3
+#      series, make -C tests BASE=7.3), VM_VERBOSE, VM_ACCEL (scripts/vm-run.sh)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -155,6 +156,8 @@ machine() {
 	[ "$IOMMU" != virtio ] || append+=" iommufd.allow_unsafe_interrupts=1"
 	append+=$APPEND
 	VM_ARGS+=(--append "${append# }")
+	# The test programs built for BASE's series (tests/Makefile BASE=...)
+	[ -z "$SFX" ] || GUEST_ENV+=("NOIOMMU_SFX=$SFX")
 	[ -z "$TEST_TIMEOUT" ] || GUEST_ENV+=("NOIOMMU_TEST_TIMEOUT=$TEST_TIMEOUT")
 	[ -z "$TIMEOUT_SCALE" ] || GUEST_ENV+=("NOIOMMU_TIMEOUT_SCALE=$TIMEOUT_SCALE")
 }

@@ -7,16 +7,17 @@
 # WARN, lockdep, ...). The tests the series adds (fixtures matching
 # NEW_TESTS: the mock device without an IOMMU) are left out of the
 # comparison, which the base fails, and must each pass on the series.
-# Prints TAP and writes it to build/results/iommufd.tap.
+# Prints TAP and writes it to build/results/iommufd.tap. With BASE=7.3:
+# mainline 7.3 and the 7.3 series, build/results/iommufd-7.3.tap.
 #
-# usage: scripts/iommufd-regression.sh
+# usage: [BASE=X] scripts/iommufd-regression.sh
 # needs: build/kbuild/base-bzImage (scripts/bisect-check.sh) and the VM
-#        kernel (make kernel)
+#        kernel (make kernel); for BASE=X their -X counterparts
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-TAP=$BUILD/results/iommufd.tap
+TAP=$BUILD/results/iommufd$SFX.tap
 PROGS=(iommufd iommufd_fail_nth)
 # The fixtures of the series' patch "iommufd/selftest: Test devices
 # without an IOMMU"
@@ -25,7 +26,7 @@ RUN_TIMEOUT=${IOMMUFD_TIMEOUT:-2400}
 
 # run_on NAME BZIMAGE: every program in the VM, TAP into build/vm/iommufd-NAME.
 run_on() {
-	"$TOP/scripts/iommufd-selftests.sh" "$2" "$BUILD/vm/iommufd-$1" "$RUN_TIMEOUT"
+	"$TOP/scripts/iommufd-selftests.sh" "$2" "$BUILD/vm/iommufd$SFX-$1" "$RUN_TIMEOUT"
 }
 
 # "result test-name" for every test of a kselftest TAP file.
@@ -46,7 +47,7 @@ counts() {
 }
 
 main() {
-	local base=$BUILD/kbuild/base-bzImage series=$BUILD/kbuild/vm/arch/x86/boot/bzImage
+	local base=$BUILD/kbuild/base$SFX-bzImage series=$BUILD/kbuild/$KNAME/arch/x86/boot/bzImage
 	local prog n=0 diff series_msg series_rc=0 name series_tap result test
 	[ -f "$base" ] || die "no $base: run scripts/bisect-check.sh first"
 	[ -f "$series" ] || die "no $series: run 'make kernel' first"
@@ -55,21 +56,21 @@ main() {
 	# A report on the base is not the series' doing: the comparison
 	# below still shows whether the series changes anything.
 	run_on base "$base" >/dev/null 2>&1 ||
-		warn "base kernel run failed (see $BUILD/vm/iommufd-base.log)"
+		warn "base kernel run failed (see $BUILD/vm/iommufd$SFX-base.log)"
 	log "iommufd selftests on the series kernel"
 	series_msg=$(run_on series "$series" 2>&1) || series_rc=$?
 	for prog in "${PROGS[@]}"; do
 		for name in base series; do
-			results "$BUILD/vm/iommufd-$name/$prog.tap" |
+			results "$BUILD/vm/iommufd$SFX-$name/$prog.tap" |
 				awk -v re="$NEW_TESTS" '$NF !~ re' \
-				>"$BUILD/vm/iommufd-$name/$prog.results"
+				>"$BUILD/vm/iommufd$SFX-$name/$prog.results"
 		done
-		results "$BUILD/vm/iommufd-series/$prog.tap" |
+		results "$BUILD/vm/iommufd$SFX-series/$prog.tap" |
 			awk -v re="$NEW_TESTS" '$NF ~ re' \
-			>"$BUILD/vm/iommufd-series/$prog.new"
+			>"$BUILD/vm/iommufd$SFX-series/$prog.new"
 	done
 	{
-		echo "1..$((1 + 3 * ${#PROGS[@]} + $(cat "$BUILD"/vm/iommufd-series/*.new | wc -l)))"
+		echo "1..$((1 + 3 * ${#PROGS[@]} + $(cat "$BUILD/vm/iommufd$SFX-series"/*.new | wc -l)))"
 		n=1
 		if [ "$series_rc" -eq 0 ]; then
 			echo "ok 1 - series kernel: the selftests ran with no kernel report"
@@ -77,7 +78,7 @@ main() {
 			echo "not ok 1 - series kernel: $(tail -n1 <<<"$series_msg")"
 		fi
 		for prog in "${PROGS[@]}"; do
-			series_tap=$BUILD/vm/iommufd-series/$prog.tap
+			series_tap=$BUILD/vm/iommufd$SFX-series/$prog.tap
 			n=$((n + 1))
 			if plan_ok "$series_tap"; then
 				echo "ok $n - $prog: every test of the harness's plan ran on the series"
@@ -85,19 +86,19 @@ main() {
 				echo "not ok $n - $prog: fewer results than the harness planned (see $series_tap)"
 			fi
 			n=$((n + 1))
-			diff=$(diff "$BUILD/vm/iommufd-base/$prog.results" \
-				"$BUILD/vm/iommufd-series/$prog.results" || true)
-			if [ ! -s "$BUILD/vm/iommufd-series/$prog.results" ]; then
+			diff=$(diff "$BUILD/vm/iommufd$SFX-base/$prog.results" \
+				"$BUILD/vm/iommufd$SFX-series/$prog.results" || true)
+			if [ ! -s "$BUILD/vm/iommufd$SFX-series/$prog.results" ]; then
 				echo "not ok $n - $prog: no results (see $series_tap)"
 			elif [ -n "$diff" ]; then
 				echo "not ok $n - $prog: results differ between base and series"
 				tap_diag <<<"$diff"
 			else
-				echo "ok $n - $prog: same results on base and series ($(counts "$BUILD/vm/iommufd-series/$prog.results"))"
+				echo "ok $n - $prog: same results on base and series ($(counts "$BUILD/vm/iommufd$SFX-series/$prog.results"))"
 			fi
 			n=$((n + 1))
-			if [ -s "$BUILD/vm/iommufd-series/$prog.new" ]; then
-				echo "ok $n - $prog: $(wc -l <"$BUILD/vm/iommufd-series/$prog.new") tests of the series ran"
+			if [ -s "$BUILD/vm/iommufd$SFX-series/$prog.new" ]; then
+				echo "ok $n - $prog: $(wc -l <"$BUILD/vm/iommufd$SFX-series/$prog.new") tests of the series ran"
 			else
 				echo "not ok $n - $prog: none of the series' tests ($NEW_TESTS) ran"
 			fi
@@ -107,7 +108,7 @@ main() {
 				pass) echo "ok $n - $prog: $test" ;;
 				*) echo "not ok $n - $prog: $test ($result)" ;;
 				esac
-			done <"$BUILD/vm/iommufd-series/$prog.new"
+			done <"$BUILD/vm/iommufd$SFX-series/$prog.new"
 			# How many injection points each fail_nth sweep covered
 			grep -E '^# [a-z_.]+: [0-9]+ fault injection points swept$' \
 				"$series_tap" | sed 's/^# //' | tap_diag || true

@@ -19,7 +19,8 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-SELFTEST_OUT=$BUILD/selftests/iommu
+# BASE=7.3: built from build/linux-7.3 (scripts/lib.sh)
+SELFTEST_OUT=$BUILD/selftests$SFX/iommu
 PROGS=(iommufd iommufd_fail_nth)
 
 KMEMLEAK=0
@@ -35,7 +36,7 @@ build_selftests() {
 	need_pkgs gcc make libcap-dev
 	mkdir -p "$SELFTEST_OUT"
 	make -s -C "$TREE/tools/testing/selftests/iommu" OUTPUT="$SELFTEST_OUT" \
-		KHDR_INCLUDES="-isystem $BUILD/kbuild/vm/usr/include" \
+		KHDR_INCLUDES="-isystem $BUILD/kbuild/$KNAME/usr/include" \
 		>"$SELFTEST_OUT/build.log" 2>&1 ||
 		die "building tools/testing/selftests/iommu failed (see $SELFTEST_OUT/build.log)"
 }

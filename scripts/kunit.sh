@@ -18,12 +18,10 @@ set -euo pipefail
 # BASE=X (scripts/lib.sh) tests build/linux-X in build/kbuild/kunit-X, with
 # results in build/results/kunit-X.*, so that the bases do not rebuild or
 # overwrite each other.
-SUFFIX=
-case "${BASE:-}" in "" | 7.2) ;; *) SUFFIX=-$BASE ;; esac
-OUT=$BUILD/results/kunit$SUFFIX.tap
-JSON=$BUILD/results/kunit$SUFFIX.json
-LOG=$BUILD/results/kunit$SUFFIX.log
-KBUILD=$BUILD/kbuild/kunit$SUFFIX
+OUT=$BUILD/results/kunit$SFX.tap
+JSON=$BUILD/results/kunit$SFX.json
+LOG=$BUILD/results/kunit$SFX.log
+KBUILD=$BUILD/kbuild/kunit$SFX
 # What the base's suite skips on UML by design: test_increase_level where
 # the format has no dynamic top level or the VA already fits the starting
 # level, test_mixed where the AMDv1 configuration's page sizes or range do

@@ -13,11 +13,16 @@ CACHE=${NOIOMMU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/noiommu-cdev}
 # another one: base-X.conf, build/linux-X and patches-X/ (BASE=7.3, the
 # mainline that merged the feature, for the follow-up series).
 # shellcheck disable=SC2034 # used by the scripts that source this file
+# SFX tells the bases' outputs apart: "" for 7.2, "-X" for BASE=X, in the
+# names of VM kernel builds (KNAME: build/kbuild/vm, vm-7.3), of results
+# (build/results/bisect.tap, bisect-7.3.tap) and of test programs
+# (build/tests, build/tests-7.3).
 case "${BASE:-}" in
 "" | 7.2)
 	BASE_CONF=$TOP/base.conf
 	TREE=${NOIOMMU_TREE:-$BUILD/linux}
 	PATCHES=$TOP/patches
+	SFX=
 	;;
 *[!0-9.]* | .* | *.)
 	echo "error: BASE wants a kernel version such as 7.3, got '$BASE'" >&2
@@ -27,8 +32,11 @@ case "${BASE:-}" in
 	BASE_CONF=$TOP/base-$BASE.conf
 	TREE=${NOIOMMU_TREE:-$BUILD/linux-$BASE}
 	PATCHES=$TOP/patches-$BASE
+	SFX=-$BASE
 	;;
 esac
+# shellcheck disable=SC2034 # used by the scripts that source this file
+KNAME=vm$SFX
 if [ ! -f "$BASE_CONF" ]; then
 	echo "error: BASE=$BASE: no ${BASE_CONF#"$TOP"/} (bases: 7.2 $(find "$TOP" -maxdepth 1 -name 'base-*.conf' -printf '%f\n' | sed 's/^base-//; s/\.conf$//' | sort -V | paste -sd' '))" >&2
 	exit 1
@@ -129,11 +137,11 @@ tap_diag() {
 # against the VM kernel's UAPI headers (IOMMU_IOAS_NOIOMMU_GET_PA), which
 # tests/Makefile installs without a kernel build.
 build_uapi_program() {
-	local khdr=$BUILD/kbuild/vm/usr/include
+	local khdr=$BUILD/kbuild/$KNAME/usr/include
 	need_pkgs gcc
 	if ! grep -qs IOMMU_IOAS_NOIOMMU_GET_PA "$khdr/linux/iommufd.h"; then
 		log "installing the VM kernel's UAPI headers"
-		make -s -C "$TOP/tests" "$khdr/.stamp" ||
+		make -s -C "$TOP/tests" BASE="${BASE:-7.2}" "$khdr/.stamp" ||
 			die "cannot install UAPI headers into $khdr: run 'make kernel' first"
 		grep -qs IOMMU_IOAS_NOIOMMU_GET_PA "$khdr/linux/iommufd.h" ||
 			die "$khdr/linux/iommufd.h has no IOMMU_IOAS_NOIOMMU_GET_PA: is the series applied in $TREE? (make tree)"

@@ -65,7 +65,10 @@ noiommu_lifetime	vfio_iommufd_noiommu_test	edu	-f noiommu_lifetime
 VFIO_DRIVER_ARGS="-T memcpy_from_unmapped_iova -T memcpy_to_unmapped_iova -T mix_and_match -v iommufd"
 VFIO_DEVICE_ARGS="-T reset -V msix"
 VFIO_DMA_ARGS="-v iommufd_anonymous -v iommufd_anonymous_hugetlb_2mb -v iommufd_anonymous_hugetlb_1gb -v iommufd"
-BINS="$TOP/build/tests $TOP/build/selftests/vfio $TOP/tests/guest"
+# The programs built for the kernel under test: tests/Makefile's, for the
+# 7.2 series or, with NOIOMMU_SFX=-7.3 (scripts/guest-suite.sh for BASE=7.3),
+# for the 7.3 series
+BINS="$TOP/build/tests${NOIOMMU_SFX:-} $TOP/build/selftests${NOIOMMU_SFX:-}/vfio $TOP/tests/guest"
 # Each program's limit (NOIOMMU_TEST_TIMEOUT, default 300 s).
 TEST_TIMEOUT=${NOIOMMU_TEST_TIMEOUT:-300}
 
