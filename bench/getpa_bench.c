@@ -28,10 +28,12 @@
  * reads the leaf costs about 1x. The IOVAs are picked so that the table
  * cannot have merged the block with its neighbour into a larger entry.
  *
- * The result is a markdown table on stdout and in the -o file. Timings
- * never fail the run; wrong answers and setup failures do (exit 1).
+ * The result is a markdown table on stdout and in the -o file; the -S file
+ * gets the medians of the largest size asked, one "key value" line each,
+ * for scripts/bench.sh to set kernels side by side. Timings never fail
+ * the run; wrong answers and setup failures do (exit 1).
  *
- * usage: getpa_bench [-r REPS] [-s MIB[,MIB...]] [-o FILE] BDF
+ * usage: getpa_bench [-r REPS] [-s MIB[,MIB...]] [-o FILE] [-S FILE] BDF
  *   BDF is an edu device (any device works) bound to vfio-pci with
  *   vfio.enable_unsafe_noiommu_mode=1, so that it has a noiommu-vfioN cdev.
  *
@@ -72,16 +74,24 @@ static const char *const method_name[NR_METHODS] = {
 	[M_BULK] = "(c) pagemap, one bulk pread",
 };
 
+/* In the -S summary's keys */
+static const char *const method_key[NR_METHODS] = {
+	[M_GETPA] = "getpa",
+	[M_PAGE] = "page",
+	[M_BULK] = "bulk",
+};
+
 struct backing {
 	const char *name;
+	const char *key;	/* in the -S summary's keys */
 	unsigned long pagesize;
 	int mmap_flags;
 };
 
 static const struct backing backings[] = {
-	{ "4K pages", SZ_4K, 0 },
-	{ "2M hugetlb", SZ_2M, MAP_HUGETLB | MAP_HUGE_2MB },
-	{ "1G hugetlb", SZ_1G, MAP_HUGETLB | MAP_HUGE_1GB },
+	{ "4K pages", "4k", SZ_4K, 0 },
+	{ "2M hugetlb", "2m", SZ_2M, MAP_HUGETLB | MAP_HUGE_2MB },
+	{ "1G hugetlb", "1g", SZ_1G, MAP_HUGETLB | MAP_HUGE_1GB },
 };
 
 #define NR_BACKINGS	ARRAY_SIZE(backings)
@@ -129,6 +139,8 @@ static int pagemap_fd = -1;
 static int reps = 5;
 static struct row rows[MAX_ROWS];
 static int nr_rows;
+/* Per backing, the first row of the largest size asked (-1: skipped) */
+static int last_rows[NR_BACKINGS] = { -1, -1, -1 };
 static struct leaf leaves[NR_BACKINGS] = {
 	{ .name = "4K leaf", .size = SZ_4K },
 	{ .name = "2M leaf", .size = SZ_2M },
@@ -714,6 +726,8 @@ static int bench_buffer(const struct backing *b, size_t want, bool last)
 		row->med_ns = median(t[m], reps);
 		row->best_ns = t[m][0];
 	}
+	if (last)
+		last_rows[b - backings] = nr_rows - NR_METHODS;
 	fprintf(stderr, "getpa_bench:   %lu ranges; median GET_PA %.2f ms, per-page pagemap %.2f ms, bulk pagemap %.2f ms\n",
 		ref.nr, rows[nr_rows - 3].med_ns / 1e6,
 		rows[nr_rows - 2].med_ns / 1e6, rows[nr_rows - 1].med_ns / 1e6);
@@ -838,12 +852,63 @@ static void print_report(FILE *f, const size_t *sizes, int nr_sizes)
 		fprintf(f, "- %s\n", notes[i]);
 }
 
+/*
+ * -S: medians of the largest size asked (leaves and floor: their only
+ * size), "key value" a line: KEY_mib (the buffer, smaller if capped) and
+ * KEY_METHOD_ms per backing, leaf_KEY_ns, floor_ns. A figure not
+ * measured has no line.
+ */
+static void print_summary(FILE *f, const size_t *sizes, int nr_sizes)
+{
+	struct utsname u;
+	unsigned int i;
+	enum method m;
+
+	uname(&u);
+	fprintf(f, "release %s\nreps %d\nsize_mib %zu\n", u.release, reps,
+		sizes[nr_sizes - 1] >> 20);
+	for (i = 0; i < NR_BACKINGS; i++) {
+		const struct row *r;
+
+		if (last_rows[i] < 0)
+			continue;
+		r = &rows[last_rows[i]];
+		fprintf(f, "%s_mib %zu\n", backings[i].key, r->len >> 20);
+		for (m = 0; m < NR_METHODS; m++)
+			fprintf(f, "%s_%s_ms %.6f\n", backings[i].key,
+				method_key[m], r[m].med_ns / 1e6);
+	}
+	for (i = 0; i < NR_BACKINGS; i++)
+		if (leaves[i].done)
+			fprintf(f, "leaf_%s_ns %.1f\n", backings[i].key,
+				leaves[i].med_ns);
+	if (floor_call.done)
+		fprintf(f, "floor_ns %.1f\n", floor_call.med_ns);
+}
+
+/* Print into the file at @path, replacing it */
+static int write_file(const char *path,
+		      void (*print)(FILE *, const size_t *, int),
+		      const size_t *sizes, int nr_sizes)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		print(f, sizes, nr_sizes);
+		if (!fclose(f))
+			return 0;
+	}
+	fprintf(stderr, "getpa_bench: %s: %s\n", path, strerror(errno));
+	return -1;
+}
+
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [-r REPS] [-s MIB[,MIB...]] [-o FILE] BDF\n"
+	fprintf(stderr, "usage: %s [-r REPS] [-s MIB[,MIB...]] [-o FILE] [-S FILE] BDF\n"
 		"  -r REPS  timed repetitions per figure, 1..%d (default 5)\n"
 		"  -s MIB   buffer sizes in MiB, ascending (default 64,1024)\n"
-		"  -o FILE  also write the markdown table to FILE\n",
+		"  -o FILE  also write the markdown table to FILE\n"
+		"  -S FILE  write the medians of the largest size to FILE, \"key value\" lines\n",
 		prog, MAX_REPS);
 	exit(2);
 }
@@ -871,12 +936,11 @@ static int parse_sizes(const char *arg, size_t *sizes)
 int main(int argc, char **argv)
 {
 	size_t sizes[MAX_SIZES] = { 64 * SZ_1M, SZ_1G };
-	const char *out = NULL;
+	const char *out = NULL, *summary = NULL;
 	int nr_sizes = 2, opt, i;
 	unsigned int j;
-	FILE *f;
 
-	while ((opt = getopt(argc, argv, "r:s:o:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:s:o:S:")) != -1) {
 		switch (opt) {
 		case 'r':
 			reps = atoi(optarg);
@@ -893,6 +957,9 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			out = optarg;
+			break;
+		case 'S':
+			summary = optarg;
 			break;
 		default:
 			usage(argv[0]);
@@ -933,20 +1000,10 @@ int main(int argc, char **argv)
 			}
 
 	print_report(stdout, sizes, nr_sizes);
-	if (out) {
-		f = fopen(out, "w");
-		if (!f) {
-			fprintf(stderr, "getpa_bench: %s: %s\n", out,
-				strerror(errno));
-			return 1;
-		}
-		print_report(f, sizes, nr_sizes);
-		if (fclose(f)) {
-			fprintf(stderr, "getpa_bench: %s: %s\n", out,
-				strerror(errno));
-			return 1;
-		}
-	}
+	if (out && write_file(out, print_report, sizes, nr_sizes))
+		return 1;
+	if (summary && write_file(summary, print_summary, sizes, nr_sizes))
+		return 1;
 	noiommu_close(&nd);
 	return 0;
 }

@@ -59,18 +59,18 @@ main() {
 	[ -d "$TREE/.git" ] || die "no build/linux tree: run 'make tree' first"
 	need_pkgs quilt
 	mkdir -p "$(dirname "$OUT")"
-	mapfile -t patches < <(grep -v '^#' "$TOP/patches/series")
+	mapfile -t patches < <(grep -v "^#" "$PATCHES/series")
 	{
 		echo "1..$((${#patches[@]} + 2))"
 		if quilt_applies; then
-			echo "ok 1 - quilt push -a applies patches/series to the base"
+			echo "ok 1 - quilt push -a applies ${PATCHES#"$TOP"/}/series to the base"
 		else
-			echo "not ok 1 - quilt push -a fails (see build/results/quilt.log)"
+			echo "not ok 1 - quilt push -a fails (see build/results/quilt$SFX.log)"
 		fi
 		n=1
 		for p in "${patches[@]}"; do
 			n=$((n + 1))
-			findings=$(checkpatch_findings "$TOP/patches/$p")
+			findings=$(checkpatch_findings "$PATCHES/$p")
 			if [ -z "$findings" ]; then
 				echo "ok $n - checkpatch --strict: $p"
 			else
