@@ -385,6 +385,7 @@ main() {
 	for s in "${steps[@]}"; do
 		check_step "$s"
 	done
+	mkdir -p "$RESULTS"
 	rm -f "$BUILD"/results/*.tap
 	for s in "${steps[@]}"; do
 		run_step "$s"
