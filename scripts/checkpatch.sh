@@ -11,28 +11,12 @@ set -euo pipefail
 
 OUT=$BUILD/results/static$SFX.tap
 
-# Print the files patch $1 creates that no MAINTAINERS entry with a
-# maintainer (M:) covers, as get_maintainer.pl sees them in the tree.
-unmaintained_new_files() {
-	local f
-	sed -n 's/^ create mode [0-9]* //p' "$1" | while read -r f; do
-		(cd "$TREE" && ./scripts/get_maintainer.pl --no-git \
-			--no-git-fallback --roles -f "$f" 2>/dev/null) |
-			grep -q '(maintainer:' || echo "$f"
-	done
-}
-
 # Print checkpatch's findings for one patch: every error, warning and
-# check. The one exception is checkpatch's question whether MAINTAINERS
-# needs updating for a new file (FILE_PATH_CHANGES), which it asks of
-# every patch that adds a file: it is answered here with get_maintainer.pl
-# and reported only for a new file that has no maintainer.
+# check, as 'checkpatch.pl --strict' prints them (FILE_PATH_CHANGES too: a
+# patch that adds a file names it in MAINTAINERS).
 checkpatch_findings() {
-	local ignore=()
-	[ -n "$(unmaintained_new_files "$1")" ] ||
-		ignore=(--ignore FILE_PATH_CHANGES)
 	(cd "$TREE" && ./scripts/checkpatch.pl --strict --no-summary \
-		--show-types --terse "${ignore[@]}" "$1" 2>&1) |
+		--show-types --terse "$1" 2>&1) |
 		grep -E ': (ERROR|WARNING|CHECK):' || true
 }
 
