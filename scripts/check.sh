@@ -252,17 +252,27 @@ generic_pt_changes() {
 		grep -vE '^(index |@@ )'
 }
 
+# The files of the base's generic_pt, with their blob IDs, but for
+# iommu_pt.h, where 7.2 and 7.3 differ in dirty tracking (record_dirty()),
+# which phys_contig() does not call.
+generic_pt_base() {
+	git -C "$1" ls-tree -r base -- drivers/iommu/generic_pt include/linux/generic_pt |
+		grep -v '/iommu_pt\.h$'
+}
+
 # KUnit of the 7.3 series: the 7.2 series' run (the kunit step) already
-# tested the same changes to generic_pt, whose bases differ only in code
-# the series does not call (dirty tracking): one result saying so, and a
-# UML build and run of their own (5 min with an empty ccache) only when
-# the two series' changes differ, or without a 7.2 KUnit run to rely on.
+# tested the same changes to generic_pt on a base that is the same but
+# for dirty tracking: one result saying so, and a UML build and run of
+# their own (5 min with an empty ccache) when the changes or the rest of
+# the bases differ, or when this run has no 7.2 KUnit result
+# (scripts/check.sh kunit-7.3).
 kunit_same_as_72() {
-	local changes
+	local changes cases
 	changes=$(generic_pt_changes "$TREE")
-	# Or when this run has no 7.2 KUnit result (scripts/check.sh kunit-7.3)
-	if [ -z "$changes" ] || [ ! -s "$BUILD/results/kunit.tap" ] ||
-		[ "$changes" != "$(generic_pt_changes "$BUILD/linux")" ]; then
+	cases=$(sed -n 's/^1\.\.//p' "$BUILD/results/kunit.tap" 2>/dev/null || true)
+	if [ -z "$changes" ] || [ "${cases:-0}" -lt "$KUNIT_MIN_CASES" ] ||
+		[ "$changes" != "$(generic_pt_changes "$BUILD/linux")" ] ||
+		[ "$(generic_pt_base "$TREE")" != "$(generic_pt_base "$BUILD/linux")" ]; then
 		kunit_tests
 		return
 	fi
@@ -348,7 +358,7 @@ run_step() {
 	# The test programs, once per base, before its first VM step: after
 	# bisect, which may have built the VM kernel they take headers from
 	case "$1" in
-	guest* | iommu-gone | sanitizer | modules)
+	guest | guest:* | iommu-gone | sanitizer | modules)
 		[[ "$TESTS_BUILT" == *" $BASE "* ]] || { build_tests; TESTS_BUILT+="$BASE "; } ;;
 	esac
 	case "$1" in
