@@ -1,12 +1,13 @@
 #!/bin/bash
 # Build every prefix of the series (base, base+1, ... base+N): the kernel
-# (bzImage; drivers/iommu/ and drivers/vfio/, where the series' C code
-# is, with W=1) and the vfio selftests. Fail, naming the patch, if a
-# prefix does not build or gives a warning the base does not. Prints TAP
-# and writes it to build/results/bisect.tap. The base's bzImage is kept
-# as build/kbuild/base-bzImage. With BASE=7.3 (scripts/lib.sh), the 7.3
-# series in build/kbuild/vm-7.3: build/results/bisect-7.3.tap and
-# build/kbuild/base-7.3-bzImage, mainline 7.3 as released.
+# (vmlinux, bzImage at the base; drivers/iommu/ and drivers/vfio/, where
+# the series' C code is, with W=1) and the vfio selftests. Fail, naming
+# the patch, if a prefix does not build or gives a warning the base does
+# not. Prints TAP and writes it to build/results/bisect.tap. The base's
+# bzImage is kept as build/kbuild/base-bzImage. With BASE=7.3
+# (scripts/lib.sh), the 7.3 series in build/kbuild/vm-7.3:
+# build/results/bisect-7.3.tap and build/kbuild/base-7.3-bzImage,
+# mainline 7.3 as released.
 #
 # The kernel is built in the VM kernel's build directory (same
 # configuration and flags: scripts/build-kernel.sh SERIES_W1=1, as 'make
@@ -19,7 +20,11 @@
 # built at the base (where 7.2's do not build: reported, not failed) and
 # wherever a patch changes them or the UAPI headers they include.
 #
-# usage: [BASE=X] scripts/bisect-check.sh
+# With --base-only, only the base is built and kept (for the iommufd
+# comparison, scripts/iommufd-regression.sh): build/results/base.tap
+# (base-7.3.tap), one result.
+#
+# usage: [BASE=X] scripts/bisect-check.sh [--base-only]
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -40,13 +45,13 @@ changes() {
 	[ -n "$(git -C "$TREE" diff --name-only "$from" "$to" -- "$@")" ]
 }
 
-# Build the checked-out kernel; its warnings go to $1. build-kernel.sh
-# recompiles drivers/iommu/ and drivers/vfio/ every time, so that their
-# W=1 warnings are printed again (ccache replays them); the rest is
-# incremental.
+# Build the checked-out kernel, target $2; its warnings go to $1.
+# build-kernel.sh recompiles drivers/iommu/ and drivers/vfio/ every time,
+# so that their W=1 warnings are printed again (ccache replays them); the
+# rest is incremental.
 build_kernel() {
 	SERIES_W1=1 "$TOP/scripts/build-kernel.sh" "$NAME" \
-		"$TOP/kconfig/vm.config" >/dev/null 2>&1 || return 1
+		"$TOP/kconfig/vm.config" -- "$2" >/dev/null 2>&1 || return 1
 	build_warnings "$OUT/build.log" >"$1"
 }
 
@@ -60,20 +65,22 @@ build_selftests() {
 	} >"$SELFTEST_OUT/build.log" 2>&1
 }
 
-# Back to the branch; after a failed build, leave the series' kernel in
-# $OUT again, as 'make kernel' would.
+# Back to the branch, and leave the series' bzImage in $OUT again, as
+# 'make kernel' would: the prefixes built vmlinux, and one may have
+# failed (then drivers/iommu/ and drivers/vfio/ again with W=1, so that
+# build.log shows the series' warnings).
 restore_tree() {
+	local w1=""
 	git -C "$TREE" checkout -q "$BRANCH"
-	if [ -f "$WARN.failed" ]; then
-		SERIES_W1=1 "$TOP/scripts/build-kernel.sh" "$NAME" "$TOP/kconfig/vm.config" \
-			>/dev/null 2>&1 || warn "the series' kernel does not build (see $OUT/build.log)"
-	fi
+	[ ! -f "$WARN.failed" ] || w1=1
+	SERIES_W1=$w1 "$TOP/scripts/build-kernel.sh" "$NAME" "$TOP/kconfig/vm.config" \
+		>/dev/null 2>&1 || warn "the series' kernel does not build (see $OUT/build.log)"
 	rm -f "$WARN" "$WARN.base" "$WARN.new" "$WARN.failed"
 }
 
 # check_prefix N COMMIT PREVIOUS: one TAP line for patch N (0: the base).
 check_prefix() {
-	local n=$1 c=$2 prev=$3 what subject notes new prev_name="patch $(($1 - 1))"
+	local n=$1 c=$2 prev=$3 what subject notes new target prev_name="patch $(($1 - 1))"
 	[ "$n" -gt 1 ] || prev_name="the base"
 	if [ "$n" -eq 0 ]; then
 		what="base"
@@ -84,7 +91,11 @@ check_prefix() {
 	log "bisect-check: $what"
 	git -C "$TREE" checkout -q --detach "$c"
 	if [ "$n" -eq 0 ] || changes "$prev" "$c" . "${NOT_KERNEL[@]}"; then
-		if ! build_kernel "$WARN.new"; then
+		# vmlinux is what a prefix must link; the compressed image only
+		# adds seconds of xz to each (the base's is kept, as bzImage).
+		target=vmlinux
+		[ "$n" -gt 0 ] || target=bzImage
+		if ! build_kernel "$WARN.new" "$target"; then
 			echo "not ok $((n + 1)) - $what: the kernel does not build (see $OUT/build.log)"
 			touch "$WARN.failed"
 			return
@@ -120,12 +131,17 @@ check_prefix() {
 
 main() {
 	local commits=() n=0 prev=base c
+	case "${1:-}" in
+	"") ;;
+	--base-only) TAP=$BUILD/results/base$SFX.tap ;;
+	*) die "usage: [BASE=X] scripts/bisect-check.sh [--base-only]" ;;
+	esac
 	[ -d "$TREE/.git" ] || die "no build/linux tree: run 'make tree' first"
 	git -C "$TREE" diff --quiet HEAD ||
 		die "build/linux has uncommitted changes: commit them first"
 	BRANCH=$(git -C "$TREE" symbolic-ref --short HEAD) ||
 		die "build/linux is not on a branch: run 'make tree'"
-	mapfile -t commits < <(git -C "$TREE" rev-list --reverse base..HEAD)
+	[ -n "${1:-}" ] || mapfile -t commits < <(git -C "$TREE" rev-list --reverse base..HEAD)
 	WARN=$(mktemp)
 	trap restore_tree EXIT
 	mkdir -p "$(dirname "$TAP")"

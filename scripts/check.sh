@@ -12,22 +12,25 @@
 #   modules    iommufd and VFIO built as modules (the Kconfig outcome,
 #              W=1 in drivers/iommu/ and drivers/vfio/, vmlinux and modules
 #              linked), loaded with modprobe, the core of the suite,
-#              unloaded, three times (scripts/modules-run.sh)
+#              unloaded, twice (scripts/modules-run.sh)
 #   runner     the runner's self-tests (check-log.sh on synthetic logs; a
 #              guest WARN must fail vm-run.sh)
 #   kunit      generic_pt's KUnit tests on UML
 #   bisect     every prefix of the series builds (W=1 in drivers/iommu/
 #              and drivers/vfio/)
-#   iommufd    iommufd's selftests on base and series (after bisect)
+#   base       the base kernel alone, for iommufd (bisect-check.sh
+#              --base-only), where bisect does not run
+#   iommufd    iommufd's selftests on base and series (after bisect or
+#              base)
 #   matrix     the Kconfig matrix
 #   sanitizer  the in-VM suite on the sanitizer kernel, then kmemleak
 #              (only when asked for: 'make sanitizer'; see the README's
 #              time budget)
-#   STEP-7.3   static, guest, iommu-gone, kunit, bisect or iommufd for the
-#              7.3 series (patches-7.3/ on mainline 7.3: build/linux-7.3,
-#              build/kbuild/vm-7.3), its results named 7.3/NAME; kunit-7.3
-#              relies on the kunit step's run where the two series change
-#              generic_pt alike (kunit_same_as_72)
+#   STEP-7.3   static, guest, iommu-gone, kunit, bisect, base or iommufd
+#              for the 7.3 series (patches-7.3/ on mainline 7.3:
+#              build/linux-7.3, build/kbuild/vm-7.3), its results named
+#              7.3/NAME; kunit-7.3 relies on the kunit step's run where
+#              the two series change generic_pt alike (kunit_same_as_72)
 # and aggregate every TAP file. Ends with one line
 # "N passed, N failed, N skipped" and exits non-zero on any failure, skip,
 # crash, kernel report or missing result. Each step is another script's
@@ -64,11 +67,13 @@ DEBUG_SLOW=(--test-timeout 900 --timeout-scale 5)
 KUNIT_MIN_CASES=222
 
 # The steps that also run for the 7.3 series, as STEP-7.3
-BASE_STEPS="static guest iommu-gone kunit bisect iommufd"
-STEPS="static guest iommu-gone modules runner kunit bisect iommufd matrix sanitizer ${BASE_STEPS// /-7.3 }-7.3"
+BASE_STEPS="static guest iommu-gone kunit bisect base iommufd"
+STEPS="static guest iommu-gone modules runner kunit bisect base iommufd matrix sanitizer ${BASE_STEPS// /-7.3 }-7.3"
 # What 'make check' (and so CI) runs: a cold run stays within 75 minutes
-# (the README's time budget)
-DEFAULT_STEPS="static static-7.3 guest guest-7.3 modules runner kunit kunit-7.3 bisect iommufd bisect-7.3 iommufd-7.3 matrix"
+# (the README's time budget). Of the 7.3 series' bisect only its base is
+# built (for iommufd-7.3): every prefix is 'make bisect-check BASE=7.3',
+# run when patches-7.3/ changes, as 'make sanitizer' is.
+DEFAULT_STEPS="static static-7.3 guest guest-7.3 modules runner kunit kunit-7.3 bisect iommufd base-7.3 iommufd-7.3 matrix"
 
 # use_base B: the series the steps work on, 7.2 or 7.3: scripts/lib.sh's
 # TREE, PATCHES, SFX and KNAME for BASE=B (exported to the scripts the
@@ -313,10 +318,10 @@ kconfig_matrix() {
 
 # The series built as modules (scripts/modules-run.sh): the 3 results of
 # its build (modules-build.tap), modules.tap, and each program of the
-# core, held to its own plan, in each of the three rounds.
+# core, held to its own plan, in each of the two rounds.
 modules_run() {
 	local rc=0 msg name count file out=$BUILD/vm/modules
-	step "modules: built as modules, modprobe, the core of the suite, rmmod, three times"
+	step "modules: built as modules, modprobe, the core of the suite, rmmod, twice"
 	msg=$("$TOP/scripts/modules-run.sh" 2>&1) || rc=$?
 	step_done
 	[ "$rc" -eq 0 ] || fail "modules run: $(tail -n1 <<<"$msg")"
@@ -350,6 +355,14 @@ bisect_check() {
 	step_done
 }
 
+# The base kernel alone, for the iommufd step, without the prefixes.
+base_build() {
+	step "the ${PFX:+$BASE }base kernel, for the iommufd comparison"
+	"$TOP/scripts/bisect-check.sh" --base-only >"$RESULTS/base$SFX.log" 2>&1 || true
+	judge_tap "${PFX}base" "$BUILD/results/base$SFX.tap" 1
+	step_done
+}
+
 # The bases whose test programs this run built (run_step)
 TESTS_BUILT=" "
 
@@ -370,6 +383,7 @@ run_step() {
 	runner) selftest_check_log; selftest_warn ;;
 	kunit) if [ -n "$PFX" ]; then kunit_same_as_72; else kunit_tests; fi ;;
 	bisect) bisect_check ;;
+	base) base_build ;;
 	iommufd) iommufd_regression ;;
 	sanitizer) run_debug_tests ;;
 	matrix) kconfig_matrix ;;

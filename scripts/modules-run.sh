@@ -6,7 +6,7 @@
 # build/results/modules-build.tap), install its modules under
 # build/kbuild/modules/root (the guest's root is the host's, read-only),
 # boot it and run tests/guest/modules.sh: modprobe, the core of the in-VM
-# suite, rmmod in reverse order and a kmemleak scan, three times. The TAP
+# suite, rmmod in reverse order and a kmemleak scan, twice. The TAP
 # files are left in build/vm/modules/tap/ (modules.tap) and
 # build/vm/modules/roundN/tap/ (the core programs); scripts/check.sh
 # modules judges them and modules-build.tap. Exits non-zero, with one
