@@ -10,7 +10,7 @@ SHELL := /bin/bash
 # build/kbuild/vm-7.3 (scripts/lib.sh). Unset, the 7.2 series.
 KNAME := $(if $(filter-out 7.2,$(BASE)),vm-$(BASE),vm)
 
-.PHONY: help deps tree export kernel kernel-7.3 demo check checkpatch bisect-check kunit iommufd-regression kconfig-matrix modules-run sanitizer fault-injection stress bad-input unprivileged errno-mainline bench clean
+.PHONY: help deps tree export kernel kernel-7.3 demo check checkpatch bisect-check kunit iommufd-regression kconfig-matrix modules-run sanitizer sanitizer-7.3 fault-injection stress bad-input unprivileged errno-mainline bench clean
 
 help:
 	@echo "make demo          build the patched kernel, boot it, drive the edu device"
@@ -28,6 +28,7 @@ help:
 	@echo "make modules-run   iommufd and VFIO as modules: their build's Kconfig and W=1 checks,"
 	@echo "                   then modprobe, core tests, rmmod, three times"
 	@echo "make sanitizer     the in-VM suite on the KASAN/kmemleak/lockdep kernel"
+	@echo "make sanitizer-7.3 the same on the 7.3 follow-up series"
 	@echo "make fault-injection | stress | bad-input | unprivileged"
 	@echo "                   one program of the in-VM suite (noiommu_fail_nth, noiommu_stress),"
 	@echo "                   or the selftest's bad-input or privilege tests"
@@ -109,6 +110,10 @@ modules-run: kernel
 # UAPI headers of the test programs.
 sanitizer: kernel
 	@scripts/check.sh sanitizer
+
+# The same on the 7.3 follow-up series (build/kbuild/debug-7.3)
+sanitizer-7.3: kernel-7.3
+	@scripts/check.sh sanitizer-7.3
 
 fault-injection: kernel
 	@scripts/check.sh guest:noiommu_fail_nth

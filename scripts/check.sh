@@ -26,8 +26,8 @@
 #   sanitizer  the in-VM suite on the sanitizer kernel, then kmemleak
 #              (only when asked for: 'make sanitizer'; see the README's
 #              time budget)
-#   STEP-7.3   static, guest, iommu-gone, kunit, bisect, base or iommufd
-#              for the 7.3 series (patches-7.3/ on mainline 7.3:
+#   STEP-7.3   static, guest, iommu-gone, kunit, bisect, base, iommufd or
+#              sanitizer for the 7.3 series (patches-7.3/ on mainline 7.3:
 #              build/linux-7.3, build/kbuild/vm-7.3), its results named
 #              7.3/NAME; kunit-7.3 relies on the kunit step's run where
 #              the two series change generic_pt alike (kunit_same_as_72)
@@ -67,7 +67,7 @@ DEBUG_SLOW=(--test-timeout 900 --timeout-scale 5)
 KUNIT_MIN_CASES=222
 
 # The steps that also run for the 7.3 series, as STEP-7.3
-BASE_STEPS="static guest iommu-gone kunit bisect base iommufd"
+BASE_STEPS="static guest iommu-gone kunit bisect base iommufd sanitizer"
 STEPS="static guest iommu-gone modules runner kunit bisect base iommufd matrix sanitizer ${BASE_STEPS// /-7.3 }-7.3"
 # What 'make check' (and so CI) runs: a cold run stays within 75 minutes
 # (the README's time budget). Of the 7.3 series' bisect only its base is
@@ -163,12 +163,12 @@ errno_vs_mainline() {
 
 # The IOMMU-gone scenario (noiommu_iommu_gone) in a boot of its own: it
 # unbinds the virtio-iommu's driver, which cannot be undone in that boot.
-# usage: run_iommu_gone_tests [KERNEL debug/]: the VM kernel by default;
-# the sanitizer step passes its kernel and "debug/", and the programs get
-# the sanitizer run's time.
+# usage: run_iommu_gone_tests [KERNEL PFXdebug/]: the VM kernel by
+# default; the sanitizer step passes its kernel and "debug/" (7.3:
+# "7.3/debug/"), and the programs get the sanitizer run's time.
 run_iommu_gone_tests() {
 	local kernel=${1:-$VM_KERNEL} prefix=${2:-$PFX} slow=()
-	[ "$prefix" != debug/ ] || slow=("${DEBUG_SLOW[@]}")
+	[ "$prefix" = "${prefix%debug/}" ] || slow=("${DEBUG_SLOW[@]}")
 	step "booting ${slow:+the sanitizer kernel }${PFX:+the $BASE series }with a virtio-iommu for run-tests.sh --suite iommu-gone"
 	guest_suite "${prefix}iommu-gone guest run" "$prefix" "$kernel" \
 		"$IOMMU_GONE_OUT${slow:+-debug}" --suite iommu-gone \
@@ -177,20 +177,20 @@ run_iommu_gone_tests() {
 
 # The whole in-VM suite again on the sanitizer kernel (KASAN, kmemleak,
 # lockdep, UBSAN, DEBUG_LIST, fault injection), ending with a kmemleak
-# scan. Its results count under the prefix "debug/".
+# scan. Its results count under the prefix "debug/" ("7.3/debug/").
 run_debug_tests() {
-	local msg kernel=$BUILD/kbuild/debug/arch/x86/boot/bzImage
-	step "building the sanitizer kernel (kconfig/debug.config)"
-	if ! msg=$("$TOP/scripts/build-kernel.sh" debug "$TOP/kconfig/vm.config" \
+	local msg kernel=$BUILD/kbuild/debug$SFX/arch/x86/boot/bzImage
+	step "building the sanitizer kernel${PFX:+ of the $BASE series} (kconfig/debug.config)"
+	if ! msg=$("$TOP/scripts/build-kernel.sh" "debug$SFX" "$TOP/kconfig/vm.config" \
 		"$TOP/kconfig/debug.config" 2>&1); then
-		fail "sanitizer kernel: $(tail -n1 <<<"$msg")"
+		fail "${PFX}sanitizer kernel: $(tail -n1 <<<"$msg")"
 		return
 	fi
 	step_done
-	step "booting the sanitizer kernel for tests/guest/run-tests.sh --kmemleak"
-	guest_suite "sanitizer kernel run" debug/ "$kernel" "$DEBUG_OUT" --kmemleak \
-		--timeout "$DEBUG_TIMEOUT" "${DEBUG_SLOW[@]}"
-	run_iommu_gone_tests "$kernel" debug/
+	step "booting the sanitizer kernel${PFX:+ of the $BASE series} for tests/guest/run-tests.sh --kmemleak"
+	guest_suite "${PFX}sanitizer kernel run" "${PFX}debug/" "$kernel" "$DEBUG_OUT$SFX" \
+		--kmemleak --timeout "$DEBUG_TIMEOUT" "${DEBUG_SLOW[@]}"
+	run_iommu_gone_tests "$kernel" "${PFX}debug/"
 	run_debug_iommufd "$kernel"
 }
 
@@ -198,19 +198,19 @@ run_debug_tests() {
 # fail_nth sweeps among them) on the sanitizer kernel KERNEL, then a
 # kmemleak scan: their error paths checked by KASAN, lockdep and kmemleak.
 run_debug_iommufd() {
-	local out=$BUILD/vm/debug-iommufd rc=0 msg name plan
+	local out=$BUILD/vm/debug-iommufd$SFX rc=0 msg name plan
 	step "booting the sanitizer kernel for iommufd's no-IOMMU selftests"
 	msg=$("$TOP/scripts/iommufd-selftests.sh" --kmemleak "$1" "$out" \
 		"$DEBUG_TIMEOUT" -f iommufd_noiommu -f iommufd_noiommu_mixed \
 		-f noiommu_fail_nth -f noiommu_hugepage_fail_nth 2>&1) || rc=$?
 	step_done
-	[ "$rc" -eq 0 ] || fail "sanitizer kernel, iommufd selftests: $(tail -n1 <<<"$msg")"
+	[ "$rc" -eq 0 ] || fail "${PFX}sanitizer kernel, iommufd selftests: $(tail -n1 <<<"$msg")"
 	for name in iommufd iommufd_fail_nth kmemleak; do
 		# The harness's own plan; a filter that matched nothing (1..0)
 		# still expects a result
 		plan=$(sed -n 's/^1\.\.//p' "$out/$name.tap" 2>/dev/null || true)
 		[ "${plan:-0}" -gt 0 ] || plan=1
-		judge_tap "debug/$name" "$out/$name.tap" "$plan"
+		judge_tap "${PFX}debug/$name" "$out/$name.tap" "$plan"
 	done
 }
 
