@@ -26,7 +26,7 @@ help:
 	@echo "make kconfig-matrix  the Kconfig matrix: x86_64 cases, IOMMU_SUPPORT=n, rv32,"
 	@echo "                   Debian's amd64 configurations"
 	@echo "make modules-run   iommufd and VFIO as modules: their build's Kconfig and W=1 checks,"
-	@echo "                   then modprobe, core tests, rmmod, three times"
+	@echo "                   then modprobe, core tests, rmmod, twice"
 	@echo "make sanitizer     the in-VM suite on the KASAN/kmemleak/lockdep kernel"
 	@echo "make sanitizer-7.3 the same on the 7.3 follow-up series"
 	@echo "make fault-injection | stress | bad-input | unprivileged"
