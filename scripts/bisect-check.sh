@@ -130,10 +130,10 @@ check_prefix() {
 }
 
 main() {
-	local commits=() n=0 prev=base c
+	local commits=() n=0 prev=base c base_only=0
 	case "${1:-}" in
 	"") ;;
-	--base-only) TAP=$BUILD/results/base$SFX.tap ;;
+	--base-only) base_only=1 TAP=$BUILD/results/base$SFX.tap ;;
 	*) die "usage: [BASE=X] scripts/bisect-check.sh [--base-only]" ;;
 	esac
 	[ -d "$TREE/.git" ] || die "no build/linux tree: run 'make tree' first"
@@ -141,7 +141,7 @@ main() {
 		die "build/linux has uncommitted changes: commit them first"
 	BRANCH=$(git -C "$TREE" symbolic-ref --short HEAD) ||
 		die "build/linux is not on a branch: run 'make tree'"
-	[ -n "${1:-}" ] || mapfile -t commits < <(git -C "$TREE" rev-list --reverse base..HEAD)
+	[ "$base_only" = 1 ] || mapfile -t commits < <(git -C "$TREE" rev-list --reverse base..HEAD)
 	WARN=$(mktemp)
 	trap restore_tree EXIT
 	mkdir -p "$(dirname "$TAP")"

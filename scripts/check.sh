@@ -163,13 +163,15 @@ errno_vs_mainline() {
 
 # The IOMMU-gone scenario (noiommu_iommu_gone) in a boot of its own: it
 # unbinds the virtio-iommu's driver, which cannot be undone in that boot.
-# usage: run_iommu_gone_tests [KERNEL PFXdebug/]: the VM kernel by
-# default; the sanitizer step passes its kernel and "debug/" (7.3:
-# "7.3/debug/"), and the programs get the sanitizer run's time.
+# usage: run_iommu_gone_tests [KERNEL PREFIX]: the VM kernel by default;
+# only the sanitizer step passes a kernel (and its prefix, "debug/" or
+# "7.3/debug/"), and then the programs get the sanitizer run's time.
 run_iommu_gone_tests() {
 	local kernel=${1:-$VM_KERNEL} prefix=${2:-$PFX} slow=()
-	[ "$prefix" = "${prefix%debug/}" ] || slow=("${DEBUG_SLOW[@]}")
-	step "booting ${slow:+the sanitizer kernel }${PFX:+the $BASE series }with a virtio-iommu for run-tests.sh --suite iommu-gone"
+	[ $# -eq 0 ] || slow=("${DEBUG_SLOW[@]}")
+	local what=${PFX:+the $BASE series }
+	[ ${#slow[@]} -eq 0 ] || what="the sanitizer kernel ${PFX:+of the $BASE series }"
+	step "booting ${what}with a virtio-iommu for run-tests.sh --suite iommu-gone"
 	guest_suite "${prefix}iommu-gone guest run" "$prefix" "$kernel" \
 		"$IOMMU_GONE_OUT${slow:+-debug}" --suite iommu-gone \
 		--timeout "$CHECK_TIMEOUT" "${slow[@]}"
@@ -199,7 +201,7 @@ run_debug_tests() {
 # kmemleak scan: their error paths checked by KASAN, lockdep and kmemleak.
 run_debug_iommufd() {
 	local out=$BUILD/vm/debug-iommufd$SFX rc=0 msg name plan
-	step "booting the sanitizer kernel for iommufd's no-IOMMU selftests"
+	step "booting the sanitizer kernel${PFX:+ of the $BASE series} for iommufd's no-IOMMU selftests"
 	msg=$("$TOP/scripts/iommufd-selftests.sh" --kmemleak "$1" "$out" \
 		"$DEBUG_TIMEOUT" -f iommufd_noiommu -f iommufd_noiommu_mixed \
 		-f noiommu_fail_nth -f noiommu_hugepage_fail_nth 2>&1) || rc=$?
