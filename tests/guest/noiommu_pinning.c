@@ -13,7 +13,7 @@
  * and fails with "no pressure applied" when the control did not move:
  *   move_pages: an mlock()-only buffer (what drivers on the legacy
  *     no-IOMMU group path use) and an unpinned twin of the hugepage, sent
- *     to the other node in the same call, must be there afterwards, at
+ *     to the other node like the pinned pages, must be there afterwards, at
  *     new physical addresses;
  *   compaction: free memory is fragmented first (compaction only moves
  *     pages into partly free pageblocks), and the unpinned pages left
@@ -288,7 +288,7 @@ TEST_F_TIMEOUT(pinning, move_pages, 300)
 	int nodes[MAX_NODES], nr;
 	struct move m = {};
 	size_t i, k, moved;
-	long ret;
+	long ret, notmoved;
 
 	nr = memory_nodes(nodes, MAX_NODES);
 	ASSERT_LE(2, nr)
@@ -306,11 +306,23 @@ TEST_F_TIMEOUT(pinning, move_pages, 300)
 		m.to[i] = m.from[i] == nodes[0] ? nodes[1] : nodes[0];
 	}
 
-	/* The pages that did not move are counted, not an error */
-	ret = move_pages(m.n, m.addrs, m.to, m.status);
-	ASSERT_LE(0, ret) TH_LOG("move_pages: %s", strerror(errno));
+	/*
+	 * One page a call. In one call, move_pages(2) moves the pages bound
+	 * for one node as a batch and stops at the first batch with a page
+	 * it could not move, counting every later page as not moved: when
+	 * the allocator has put the buffers on different nodes (the
+	 * sanitizer kernel, with little free memory on one node, did), a
+	 * pinned page would spare every page after it, controls included.
+	 * The pages that did not move are counted, not an error.
+	 */
+	for (i = 0, notmoved = 0; i < m.n; i++) {
+		ret = move_pages(1, &m.addrs[i], &m.to[i], &m.status[i]);
+		ASSERT_LE(0, ret) TH_LOG("move_pages of page %zu: %s", i,
+					 strerror(errno));
+		notmoved += ret;
+	}
 	ASSERT_EQ(0, move_pages(m.n, m.addrs, NULL, m.status));
-	TH_LOG("move_pages: %ld of %zu pages not moved", ret, m.n);
+	TH_LOG("move_pages: %ld of %zu pages not moved", notmoved, m.n);
 
 	/* The controls moved: to the other node, to new physical pages */
 	for (k = 0, i = SMALL_PAGES + 1; k < ARRAY_SIZE(ctl); k++) {
