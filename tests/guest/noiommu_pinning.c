@@ -432,19 +432,27 @@ static unsigned long vmstat(const char *name)
 
 TEST_F_TIMEOUT(pinning, compaction, 300)
 {
+	/* What each pass did, for the log: a pass that moved nothing says why */
+	const char *const counters[] = {
+		"pgmigrate_success", "pgmigrate_fail",
+		"compact_migrate_scanned", "compact_free_scanned",
+	};
+	unsigned long before[ARRAY_SIZE(counters)], delta[ARRAY_SIZE(counters)];
 	struct buf frag = {};
 	size_t i, left = 0, moved = 0;
-	unsigned long migrated;
 	int pass;
 
 	_fragment_memory(_metadata, &frag);
-	/* Again, while nothing moved: each pass starts where the last ended */
+	/* Again, while nothing moved */
 	for (pass = 1; pass <= COMPACT_PASSES && !moved; pass++) {
-		migrated = vmstat("pgmigrate_success");
+		for (i = 0; i < ARRAY_SIZE(counters); i++)
+			before[i] = vmstat(counters[i]);
 		ASSERT_EQ(0, write_file("/proc/sys/vm/compact_memory", "1"))
 			TH_LOG("compact_memory: %s", strerror(errno));
-		TH_LOG("pass %d: compaction migrated %lu pages", pass,
-		       vmstat("pgmigrate_success") - migrated);
+		for (i = 0; i < ARRAY_SIZE(counters); i++)
+			delta[i] = vmstat(counters[i]) - before[i];
+		TH_LOG("pass %d: compaction migrated %lu pages, failed %lu; scanned %lu pages to move and %lu for free pages",
+		       pass, delta[0], delta[1], delta[2], delta[3]);
 		ASSERT_EQ(0, self_pagemap_pas(frag.va, pages(&frag),
 					      frag.now));
 		for (i = 0, left = 0; i < pages(&frag); i++) {
